@@ -1,0 +1,42 @@
+"""The ``normfuse`` command line: ``normfuse fuse``, ``normfuse train``, ``normfuse evaluate``.
+
+Each sub-command lives in :mod:`normfuse.commands` as a module with
+``add_parser(subparsers)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._version import __version__
+from .commands import COMMANDS
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="normfuse", description="Infrared and visible image fusion with NormFuse.")
+    parser.add_argument("--version", action="version", version=f"normfuse {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 success, 1 some inputs failed, 2 usage error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"normfuse {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""The user-facing API: :class:`NormFuser`.
+
+Example:
+    >>> from normfuse import NormFuser
+    >>> from normfuse.samples import sample_pair_paths
+    >>> fuser = NormFuser.from_pretrained(device="cpu")
+    >>> ir_path, vis_path = sample_pair_paths()
+    >>> fused = fuser.fuse(ir_path, vis_path)        # paths in -> uint8 array out
+    >>> fused.shape, fused.dtype
+    ((450, 620), dtype('uint8'))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from .devices import DeviceLike, Precision, resolve_device, resolve_precision
+from .inputs import ImageInput, Prepared, ThermalRange, match_sizes, prepare, restore
+from .network import Features, FusionRule, NormFuseConfig, NormFuseNet, fuse_features
+from .tiling import tiled_map
+from .weights import load_model_folder, resolve_pretrained, save_model_folder
+
+__all__ = ["NormFuser"]
+
+#: Images with more pixels than this are fused tile by tile (see ``max_pixels``).
+DEFAULT_MAX_PIXELS = 2048 * 2048
+
+
+class NormFuser:
+    """Fuse infrared and visible images with a NormFuse network.
+
+    Args:
+        model: a :class:`~normfuse.network.NormFuseNet` or a
+            :class:`~normfuse.network.NormFuseConfig` (a new, *untrained* network).
+            Use :meth:`from_pretrained` for trained weights.
+        device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``,
+            ``"cuda:1"`` or a :class:`torch.device`.
+        precision: ``"fp32"`` (exact reference path), ``"bf16"`` (bfloat16
+            autocast and channels_last: several times faster on CPUs with
+            native bf16) or ``"auto"`` (bf16 where the hardware supports it).
+        max_pixels: images larger than this are fused in tiles of ``tile_size``
+            so that memory stays bounded.
+        tile_size: side of a tile when tiling.
+
+    All inference runs in eval mode under :func:`torch.inference_mode`.
+    """
+
+    def __init__(
+        self,
+        model: NormFuseNet | NormFuseConfig | None = None,
+        device: DeviceLike = "auto",
+        precision: Precision = "auto",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        tile_size: int = 1024,
+    ):
+        if model is None or isinstance(model, NormFuseConfig):
+            model = NormFuseNet(model)
+        if not isinstance(model, NormFuseNet):
+            raise TypeError(f"model must be a NormFuseNet or NormFuseConfig, got {type(model).__name__}")
+        if tile_size < 64:
+            raise ValueError(f"tile_size must be at least 64, got {tile_size}")
+        self.net = model.eval()
+        self.max_pixels = int(max_pixels)
+        self.tile_size = int(tile_size)
+        self._requested_precision = precision
+        self.device = torch.device("cpu")
+        self.precision: Literal["fp32", "bf16"] = "fp32"
+        self.to(device)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike | None = None,
+        *,
+        device: DeviceLike = "auto",
+        precision: Precision = "auto",
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        **kwargs,
+    ) -> NormFuser:
+        """Load trained weights.
+
+        Args:
+            name_or_path: ``None`` for the weights bundled with the package
+                (offline), a local folder written by :meth:`save_pretrained`, or a
+                Hugging Face Hub repo id such as ``"org/normfuse-roadscene"``.
+            device, precision: as in the constructor.
+            revision, cache_dir, local_files_only, token: passed to
+                :func:`huggingface_hub.hf_hub_download` for repo ids.
+            **kwargs: ``max_pixels`` and ``tile_size`` of the constructor.
+
+        Only ``config.json`` and ``model.safetensors`` are read: loading a model,
+        even from an untrusted repo, never unpickles data or runs code.
+
+        Raises:
+            normfuse.weights.WeightsError: missing, corrupt or mismatching files.
+            normfuse.weights.ModelNotFoundError: the repo, revision or file cannot be
+                found or downloaded (the message says what to try).
+        """
+        folder = resolve_pretrained(name_or_path, revision, cache_dir, local_files_only, token)
+        dev = resolve_device(device)
+        net = load_model_folder(folder, map_location="cpu")
+        return cls(net, device=dev, precision=precision, **kwargs)
+
+    def save_pretrained(self, folder: str | os.PathLike, model_card: str | None = None) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card to ``folder``.
+
+        An existing model card in ``folder`` is kept unless ``model_card`` is given.
+        """
+        from .weights import write_model_card
+
+        out = save_model_folder(self.net, folder)
+        write_model_card(out, model_card)
+        return out
+
+    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool = False,
+                    commit_message: str = "Upload NormFuse model") -> str:
+        """Save the model to a temporary folder and upload it to the Hugging Face Hub; return the commit URL."""
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp)
+            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
+        return str(info)
+
+    def to(self, device: DeviceLike) -> NormFuser:
+        """Move the model to ``device`` (and re-resolve ``precision="auto"`` for it); return ``self``."""
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(self._requested_precision, self.device)
+        fmt = torch.channels_last if self.precision == "bf16" else torch.contiguous_format
+        self.net = self.net.to(device=self.device, memory_format=fmt).eval()
+        return self
+
+    @property
+    def config(self) -> NormFuseConfig:
+        return self.net.config
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"NormFuser(variant={c.variant!r}, width={c.width}, device={str(self.device)!r}, precision={self.precision!r})"
+
+    # ------------------------------------------------------------------ tensor-level steps
+    def _autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, dtype=torch.float32)
+        if self.precision == "bf16":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _encode_luma(self, luma: torch.Tensor) -> Features:
+        with torch.inference_mode(), self._autocast():
+            feats = self.net.encode(self._to_device(luma))
+        return feats.map(lambda t: t.float())
+
+    def _decode_luma(self, feats: Features) -> torch.Tensor:
+        with torch.inference_mode(), self._autocast():
+            out = self.net.decode(feats.map(self._to_device), self.config.fusion_norm_stats)
+        return out.float().clamp(0, 1)
+
+    def _fuse_luma(self, ir: torch.Tensor, vis: torch.Tensor, rule: FusionRule | None) -> torch.Tensor:
+        def one(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return self._decode_luma(self.fuse_features(self._encode_luma(a), self._encode_luma(b), rule))
+
+        h, w = ir.shape[-2:]
+        if h * w > self.max_pixels and self.config.fusion_norm_stats == "running":
+            return tiled_map(one, ir, vis, tile=self.tile_size, margin=32)
+        return one(ir, vis)
+
+    # ------------------------------------------------------------------ public API
+    def encode(self, image: ImageInput) -> Features:
+        """Encode one image into :class:`~normfuse.network.Features` (S, D and skips).
+
+        ``image`` is anything :meth:`fuse` accepts; colour images are reduced to
+        their luminance.  Every map is ``(B, width, H, W)`` float32 on :attr:`device`.
+        """
+        return self._encode_luma(prepare(image, "vis").luma)
+
+    def decompose(self, image: ImageInput) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the structure and detail maps ``(S, D)`` of one image, each ``(B, width, H, W)`` float32."""
+        f = self.encode(image)
+        return f.structure, f.detail
+
+    def fuse_features(self, ir: Features, vis: Features, rule: FusionRule | None = None) -> Features:
+        """Combine two encodings (default rule: ``config.fusion``, the letter's sums)."""
+        return fuse_features(ir, vis, rule or self.config.fusion)
+
+    def decode(self, features: Features) -> torch.Tensor:
+        """Decode features into a ``(B, 1, H, W)`` float32 luminance image in [0, 1] on :attr:`device`.
+
+        For single-channel float tensors in [0, 1],
+        ``fuse(ir, vis) == decode(fuse_features(encode(ir), encode(vis)))`` exactly
+        (below ``max_pixels``).
+        """
+        return self._decode_luma(features)
+
+    def fuse(
+        self,
+        ir: ImageInput,
+        vis: ImageInput,
+        *,
+        resize: Literal["ir", "vis"] | None = None,
+        thermal_range: ThermalRange = "dtype",
+        percentiles: tuple[float, float] = (1.0, 99.0),
+        rule: FusionRule | None = None,
+    ) -> np.ndarray | torch.Tensor:
+        """Fuse an infrared and a visible image.
+
+        Args:
+            ir: thermal image: array ``(H, W)`` (uint8, uint16, float in [0, 1]),
+                tensor ``(H, W)``, ``(1, H, W)`` or ``(B, 1, H, W)`` in [0, 1], or a path.
+                Three identical channels are accepted as grey.
+            vis: visible image, the same forms, or colour ``(H, W, 3)`` /
+                ``(3, H, W)`` / ``(B, 3, H, W)``.
+            resize: if the sizes differ, ``"ir"`` resizes the IR image to the
+                visible size and ``"vis"`` the visible image to the IR size;
+                ``None`` (default) raises a ValueError naming both sizes.
+            thermal_range: IR scaling: ``"dtype"`` (by the dtype's range, default),
+                ``"minmax"`` or ``"percentile"`` (per-image stretch, useful for
+                16-bit radiometric data that fills a small part of its range).
+            percentiles: the ``"percentile"`` policy's clip points.
+            rule: override ``config.fusion`` (see :class:`~normfuse.network.FusionRule`).
+
+        Returns:
+            The fused image in the visible input's form: numpy in -> numpy out
+            with the same dtype (uint8 stays uint8), tensor in -> tensor out on
+            the same device, paths -> numpy; a colour visible image gives a
+            colour result with the visible chroma (YCbCr, BT.601 full range).
+
+        Raises:
+            TypeError, ValueError: unsupported input (the message names it).
+            normfuse.io.ImageReadError: a path cannot be read.
+        """
+        p_ir = prepare(ir, "ir", thermal_range, percentiles)
+        p_vis = prepare(vis, "vis")
+        match_sizes(p_ir, p_vis, resize)
+        return restore(self._fuse_prepared(p_ir, p_vis, rule), p_vis)
+
+    def _fuse_prepared(self, ir: Prepared, vis: Prepared, rule: FusionRule | None) -> torch.Tensor:
+        a, b = ir.luma, vis.luma
+        h, w = vis.size
+        if h < 2 or w < 2:  # reflect padding needs two pixels; pad by replication and crop back
+            pad = (0, max(0, 2 - w), 0, max(0, 2 - h))
+            a = torch.nn.functional.pad(a, pad, mode="replicate")
+            b = torch.nn.functional.pad(b, pad, mode="replicate")
+            return self._fuse_luma(a, b, rule)[..., :h, :w]
+        return self._fuse_luma(a, b, rule)
+
+    __call__ = fuse

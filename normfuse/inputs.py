@@ -1,0 +1,236 @@
+"""Turning what users pass (arrays, tensors, paths) into network input, and the result back.
+
+Accepted images:
+
+- numpy arrays ``(H, W)`` or ``(H, W, 3)`` of dtype uint8, uint16 or float
+  (float16/32/64, values in [0, 1]); any strides and byte orders.
+- torch tensors ``(H, W)``, ``(C, H, W)`` or ``(B, C, H, W)`` with ``C`` 1 or 3,
+  floating dtype, values in [0, 1].
+- paths (``str`` or :class:`os.PathLike`), read with imageio.
+
+Colour images are split into luminance and chroma (YCbCr, BT.601 full range);
+only luminance is fused and the visible image's chroma is put back.
+
+Example:
+    >>> import numpy as np
+    >>> p = prepare(np.zeros((4, 5), np.uint8), "vis")
+    >>> p.luma.shape, p.chroma is None
+    (torch.Size([1, 1, 4, 5]), True)
+    >>> restore(p.luma, p).dtype
+    dtype('uint8')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .io import read_image
+
+__all__ = ["ImageInput", "ThermalRange", "Prepared", "prepare", "restore", "match_sizes"]
+
+ImageInput = Union[np.ndarray, torch.Tensor, str, os.PathLike]
+ThermalRange = Literal["dtype", "minmax", "percentile"]
+_NUMPY_DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)
+
+
+@dataclass
+class Prepared:
+    """One image (or batch) ready for the network, and what is needed to give the result back.
+
+    Attributes:
+        luma: ``(B, 1, H, W)`` float32 luminance in [0, 1], on CPU for arrays, on the input's device for tensors.
+        chroma: ``(B, 2, H, W)`` Cb, Cr in [0, 1] of a colour image, else ``None``.
+        kind: ``"numpy"`` or ``"tensor"``.
+        dtype: the input's numpy or torch dtype.
+        ndim: the input's number of dimensions.
+        device: the input tensor's device (``None`` for arrays).
+    """
+
+    luma: torch.Tensor
+    chroma: torch.Tensor | None
+    kind: str
+    dtype: Any
+    ndim: int
+    device: torch.device | None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.luma.shape[-2]), int(self.luma.shape[-1])
+
+    @property
+    def batch(self) -> int:
+        return int(self.luma.shape[0])
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, (np.ndarray, torch.Tensor)):
+        return f"shape {tuple(x.shape)}, dtype {x.dtype}"
+    return type(x).__name__
+
+
+def _scale_thermal(x: torch.Tensor, policy: ThermalRange, percentiles: tuple[float, float]) -> torch.Tensor:
+    """Stretch ``(B, 1, H, W)`` values per image to [0, 1] by min-max or percentiles."""
+    flat = x.flatten(1)
+    if policy == "minmax":
+        lo, hi = flat.min(1).values, flat.max(1).values
+    else:
+        q = torch.tensor([percentiles[0] / 100.0, percentiles[1] / 100.0], dtype=flat.dtype, device=flat.device)
+        lo, hi = torch.quantile(flat, q, dim=1)
+    lo, hi = lo.view(-1, 1, 1, 1), hi.view(-1, 1, 1, 1)
+    return ((x - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1)
+
+
+def _from_numpy(arr: np.ndarray, role: str) -> torch.Tensor:
+    """Array -> ``(1, C, H, W)`` float32 tensor in [0, 1] (dtype range)."""
+    if arr.dtype.type not in _NUMPY_DTYPES:
+        raise TypeError(
+            f"{role} image has unsupported dtype {arr.dtype} ({_describe(arr)}); use uint8, uint16 or float in [0, 1]"
+        )
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
+        raise ValueError(f"{role} array must have shape (H, W) or (H, W, 3), got {tuple(arr.shape)}")
+    arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+    if np.issubdtype(arr.dtype, np.integer):
+        t = torch.from_numpy(arr.astype(np.float32) / np.iinfo(arr.dtype).max)
+    else:
+        t = torch.from_numpy(arr.astype(np.float32))
+    return t.permute(2, 0, 1)[None] if t.ndim == 3 else t[None, None]
+
+
+def _from_tensor(x: torch.Tensor, role: str) -> torch.Tensor:
+    if not torch.is_floating_point(x):
+        raise TypeError(f"{role} tensor must be floating point in [0, 1], got {_describe(x)}; use x.float() / 255")
+    if x.ndim == 2:
+        x = x[None, None]
+    elif x.ndim == 3:
+        x = x[None]
+    elif x.ndim != 4:
+        raise ValueError(f"{role} tensor must have shape (H, W), (C, H, W) or (B, C, H, W), got {tuple(x.shape)}")
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"{role} tensor must have 1 or 3 channels, got shape {tuple(x.shape)}")
+    return x.float()
+
+
+def prepare(
+    image: ImageInput,
+    role: Literal["ir", "vis"],
+    thermal_range: ThermalRange = "dtype",
+    percentiles: tuple[float, float] = (1.0, 99.0),
+) -> Prepared:
+    """Validate ``image`` and convert it to :class:`Prepared`.
+
+    Args:
+        image: array, tensor or path (see the module docstring).
+        role: ``"ir"`` or ``"vis"``; used in messages, and an IR image may not be colour.
+        thermal_range: how IR values map to [0, 1]: ``"dtype"`` (divide by the
+            dtype's maximum, e.g. 65535 for uint16; float taken as is),
+            ``"minmax"`` (per-image min-max stretch) or ``"percentile"`` (clip to
+            the ``percentiles`` and stretch). Ignored for ``role="vis"``.
+        percentiles: lower and upper percentile of the ``"percentile"`` policy.
+
+    Raises:
+        TypeError: unsupported type or dtype.
+        ValueError: wrong shape, empty, NaN/Inf, float values outside [0, 1], or a colour IR image.
+        normfuse.io.ImageReadError: a path cannot be read.
+    """
+    if thermal_range not in ("dtype", "minmax", "percentile"):
+        raise ValueError(f"thermal_range must be 'dtype', 'minmax' or 'percentile', got {thermal_range!r}")
+    if isinstance(image, (str, os.PathLike)):
+        image = read_image(image)
+    if isinstance(image, np.ndarray):
+        kind, dtype, ndim, device = "numpy", image.dtype, image.ndim, None
+        if image.size == 0:
+            raise ValueError(f"{role} image is empty ({_describe(image)})")
+        x = _from_numpy(image, role)
+    elif isinstance(image, torch.Tensor):
+        kind, dtype, ndim, device = "tensor", image.dtype, image.ndim, image.device
+        if image.numel() == 0:
+            raise ValueError(f"{role} image is empty ({_describe(image)})")
+        x = _from_tensor(image, role)
+    else:
+        raise TypeError(f"{role} image must be a numpy array, a torch tensor or a path, got {_describe(image)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{role} image contains NaN or Inf values")
+    if kind == "tensor" or np.issubdtype(dtype, np.floating):
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"{role} image is float with values in [{lo:.4g}, {hi:.4g}]; float images must lie in [0, 1] "
+                "(divide 8-bit data by 255, or pass the integer array)"
+            )
+    chroma = None
+    if x.shape[1] == 3:
+        if bool((x[:, 0] == x[:, 1]).all()) and bool((x[:, 0] == x[:, 2]).all()):
+            x = x[:, :1]
+        elif role == "ir":
+            raise ValueError(
+                f"ir image has 3 different colour channels ({_describe(image)}); a thermal image must be single-channel "
+                "(pass the raw thermal channel, or convert a pseudo-colour image to grey yourself)"
+            )
+        else:
+            import kornia
+
+            ycc = kornia.color.rgb_to_ycbcr(x)
+            x, chroma = ycc[:, :1], ycc[:, 1:]
+    if role == "ir" and thermal_range != "dtype":
+        x = _scale_thermal(x, thermal_range, percentiles)
+    return Prepared(x.contiguous(), chroma, kind, dtype, ndim, device)
+
+
+def match_sizes(ir: Prepared, vis: Prepared, resize: Literal["ir", "vis"] | None = None) -> None:
+    """Check that IR and visible agree in size and batch; resize one of them in place if asked.
+
+    ``resize="ir"`` resizes the IR image to the visible image's size (bilinear,
+    antialiased); ``resize="vis"`` the visible image to the IR image's size.
+
+    Raises:
+        ValueError: sizes differ and ``resize`` is ``None``, batch sizes differ, or ``resize`` is invalid.
+    """
+    if resize not in (None, "ir", "vis"):
+        raise ValueError(f"resize must be None, 'ir' or 'vis', got {resize!r}")
+    if ir.batch != vis.batch:
+        raise ValueError(f"ir and vis batch sizes differ: {ir.batch} and {vis.batch}")
+    if ir.size == vis.size:
+        return
+    (ih, iw), (vh, vw) = ir.size, vis.size
+    if resize is None:
+        raise ValueError(
+            f"ir image is {ih}x{iw} (HxW) but vis image is {vh}x{vw}; register them to the same size "
+            "or pass resize='ir' (resize IR to the visible size) or resize='vis'"
+        )
+    src, size = (ir, vis.size) if resize == "ir" else (vis, ir.size)
+    src.luma = F.interpolate(src.luma, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+    if src.chroma is not None:
+        src.chroma = F.interpolate(src.chroma, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def restore(luma: torch.Tensor, like: Prepared) -> np.ndarray | torch.Tensor:
+    """Give a fused ``(B, 1, H, W)`` luminance back in the form of ``like`` (the visible input).
+
+    Colour inputs get their chroma back (YCbCr -> RGB, clipped to [0, 1]);
+    integer arrays are rounded to their dtype; tensors return on ``like``'s device.
+    """
+    out = luma.float().clamp(0, 1)
+    if like.chroma is not None:
+        import kornia
+
+        out = kornia.color.ycbcr_to_rgb(torch.cat([out, like.chroma.to(out.device)], 1)).clamp(0, 1)
+    if like.kind == "tensor":
+        out = out.to(device=like.device, dtype=like.dtype)
+        if like.ndim == 2:
+            return out[0, 0]
+        if like.ndim == 3:
+            return out[0]
+        return out
+    arr = out[0].permute(1, 2, 0).cpu().numpy() if out.shape[1] == 3 else out[0, 0].cpu().numpy()
+    if np.issubdtype(like.dtype, np.integer):
+        top = np.iinfo(like.dtype).max
+        return np.rint(arr.astype(np.float64) * top).astype(like.dtype)
+    return arr.astype(like.dtype)

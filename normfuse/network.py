@@ -1,0 +1,258 @@
+"""The NormFuse network: configuration, encoder, decoder and the feature container.
+
+Encoder (one grey image -> features, every map at the input's height and width)::
+
+    x ─conv─► h0 ─ResBlock─► r1 ─ResBlock─► r2 ─┬─conv+tanh─► S  (structure)
+                                                 └─conv+tanh─► D  (detail)
+
+Decoder (``variant="normfuse"``)::
+
+    S ─PEANResBlock(D)─► p1 ─cat(r2)─► PEANResBlock(D) ─► p2 ─cat(r1)─► conv ─sigmoid─► image
+
+``variant="rescat"`` is the letter's ablation: the decoder starts from
+``cat(S, D)`` and its blocks are plain :class:`~normfuse.layers.ResBlock` s
+with batch normalisation instead of PEAN.
+
+Example:
+    >>> import torch
+    >>> from normfuse.network import NormFuseConfig, NormFuseNet
+    >>> net = NormFuseNet(NormFuseConfig(width=8)).eval()
+    >>> feats = net.encode(torch.rand(1, 1, 20, 30))
+    >>> feats.structure.shape, net.decode(feats).shape
+    (torch.Size([1, 8, 20, 30]), torch.Size([1, 1, 20, 30]))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from .layers import Norm2d, NormStats, NormType, PEANResBlock, ResBlock, make_activation
+
+__all__ = ["Features", "FusionRule", "NormFuseConfig", "NormFuseNet", "Encoder", "Decoder", "fuse_features"]
+
+Combine = Literal["sum", "mean", "max", "ir", "vis"]
+
+
+@dataclass(frozen=True)
+class FusionRule:
+    """How two encodings are combined into one before decoding.
+
+    The NormFuse letter sums both structure and detail maps (``"sum"``).  The
+    skip features (the encoder ResBlock outputs that the decoder concatenates)
+    are not mentioned in the letter; they are combined with ``skip``.
+
+    Each field is one of ``"sum"``, ``"mean"``, ``"max"`` (element-wise),
+    ``"ir"`` or ``"vis"`` (take that source only).
+    """
+
+    structure: Combine = "sum"
+    detail: Combine = "sum"
+    skip: Combine = "sum"
+
+    def __post_init__(self) -> None:
+        for name in ("structure", "detail", "skip"):
+            value = getattr(self, name)
+            if value not in ("sum", "mean", "max", "ir", "vis"):
+                raise ValueError(f"FusionRule.{name} must be sum, mean, max, ir or vis; got {value!r}")
+
+
+@dataclass(frozen=True)
+class NormFuseConfig:
+    """Every architectural choice of :class:`NormFuseNet`; saved as ``config.json``.
+
+    Attributes:
+        in_channels: channels of the input image (1: luminance).
+        width: channels of every feature map (S, D and the skips).
+        pean_hidden: hidden width of the PEAN condition convs (``None``: ``width``).
+        norm: normalisation of the encoder and the PEAN layers (``"batch"`` as in the letter).
+        padding_mode: padding of the 3x3 convolutions; ``"reflect"`` avoids dark borders.
+        activation: activation of the conv layers and residual blocks.
+        variant: ``"normfuse"`` (PEAN decoder) or ``"rescat"`` (the letter's ablation).
+        fusion: default :class:`FusionRule` used by :meth:`NormFuseNet.fuse`.
+        fusion_norm_stats: statistics the decoder's normalisations use when it
+            decodes *fused* features: ``"running"`` (training statistics) or
+            ``"input"`` (each fused feature map's own statistics).
+    """
+
+    in_channels: int = 1
+    width: int = 32
+    pean_hidden: int | None = None
+    norm: NormType = "batch"
+    padding_mode: str = "reflect"
+    activation: str = "leaky_relu"
+    variant: Literal["normfuse", "rescat"] = "normfuse"
+    fusion: FusionRule = field(default_factory=FusionRule)
+    fusion_norm_stats: NormStats = "running"
+
+    def __post_init__(self) -> None:
+        if self.variant not in ("normfuse", "rescat"):
+            raise ValueError(f"variant must be 'normfuse' or 'rescat', got {self.variant!r}")
+        if self.width < 1 or self.in_channels < 1:
+            raise ValueError(f"width and in_channels must be positive, got {self.width}, {self.in_channels}")
+        if self.fusion_norm_stats not in ("running", "input"):
+            raise ValueError(f"fusion_norm_stats must be 'running' or 'input', got {self.fusion_norm_stats!r}")
+        if isinstance(self.fusion, dict):
+            object.__setattr__(self, "fusion", FusionRule(**self.fusion))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (``fusion`` as a nested dict)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NormFuseConfig:
+        """Build a config from :meth:`to_dict` output; unknown keys raise a ValueError naming them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names - {"model_type", "normfuse_version"})
+        if unknown:
+            raise ValueError(f"unknown NormFuseConfig fields: {unknown}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_json(self) -> str:
+        return json.dumps({"model_type": "normfuse", **self.to_dict()}, indent=2, sort_keys=True)
+
+
+@dataclass
+class Features:
+    """Feature maps of one encoded image (or of a fused pair).
+
+    All tensors are ``(B, width, H, W)`` at the input's height and width.
+
+    Attributes:
+        structure: S, source-invariant structure features.
+        detail: D, source-specific detail features (PEAN's condition).
+        skips: outputs of the two encoder ResBlocks ``(r1, r2)``.
+    """
+
+    structure: torch.Tensor
+    detail: torch.Tensor
+    skips: tuple[torch.Tensor, torch.Tensor]
+
+    def map(self, fn) -> Features:
+        """Return new features with ``fn`` applied to every tensor."""
+        return Features(fn(self.structure), fn(self.detail), (fn(self.skips[0]), fn(self.skips[1])))
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.structure.shape
+
+
+def _combine(rule: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    if rule == "sum":
+        return a + b
+    if rule == "mean":
+        return (a + b) * 0.5
+    if rule == "max":
+        return torch.maximum(a, b)
+    if rule == "ir":
+        return a
+    return b
+
+
+def fuse_features(ir: Features, vis: Features, rule: FusionRule | None = None) -> Features:
+    """Combine two encodings into one with ``rule`` (default: the letter's sums).
+
+    Raises:
+        ValueError: if the two encodings' shapes differ.
+    """
+    rule = FusionRule() if rule is None else rule
+    if ir.shape != vis.shape:
+        raise ValueError(f"cannot fuse features of shapes {tuple(ir.shape)} (ir) and {tuple(vis.shape)} (vis)")
+    return Features(
+        _combine(rule.structure, ir.structure, vis.structure),
+        _combine(rule.detail, ir.detail, vis.detail),
+        tuple(_combine(rule.skip, a, b) for a, b in zip(ir.skips, vis.skips)),  # type: ignore[arg-type]
+    )
+
+
+def _conv_block(cin: int, cout: int, cfg: NormFuseConfig, act: nn.Module) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, padding_mode=cfg.padding_mode, bias=False),
+        Norm2d(cout, cfg.norm, affine=True),
+        act,
+    )
+
+
+class Encoder(nn.Module):
+    """Three conv layers and two ResBlocks: ``(B, in_channels, H, W)`` -> :class:`Features`."""
+
+    def __init__(self, cfg: NormFuseConfig):
+        super().__init__()
+        w = cfg.width
+        self.conv_in = _conv_block(cfg.in_channels, w, cfg, make_activation(cfg.activation))
+        self.res1 = ResBlock(w, w, cfg.norm, cfg.padding_mode, cfg.activation)
+        self.res2 = ResBlock(w, w, cfg.norm, cfg.padding_mode, cfg.activation)
+        self.to_structure = _conv_block(w, w, cfg, nn.Tanh())
+        self.to_detail = _conv_block(w, w, cfg, nn.Tanh())
+
+    def forward(self, x: torch.Tensor) -> Features:
+        r1 = self.res1(self.conv_in(x))
+        r2 = self.res2(r1)
+        return Features(self.to_structure(r2), self.to_detail(r2), (r1, r2))
+
+
+class Decoder(nn.Module):
+    """Two PEANResBlocks (or ResBlocks for ``rescat``) with skip concatenation and one output conv."""
+
+    def __init__(self, cfg: NormFuseConfig):
+        super().__init__()
+        w = cfg.width
+        self.variant = cfg.variant
+        if cfg.variant == "normfuse":
+            self.block1 = PEANResBlock(w, w, w, cfg.pean_hidden, cfg.norm, cfg.padding_mode, cfg.activation)
+            self.block2 = PEANResBlock(2 * w, w, w, cfg.pean_hidden, cfg.norm, cfg.padding_mode, cfg.activation)
+        else:
+            self.block1 = ResBlock(2 * w, w, cfg.norm, cfg.padding_mode, cfg.activation)
+            self.block2 = ResBlock(2 * w, w, cfg.norm, cfg.padding_mode, cfg.activation)
+        self.conv_out = nn.Conv2d(2 * w, cfg.in_channels, 3, padding=1, padding_mode=cfg.padding_mode)
+
+    def forward(self, feats: Features, norm_stats: NormStats = "running") -> torch.Tensor:
+        r1, r2 = feats.skips
+        if self.variant == "normfuse":
+            p1 = self.block1(feats.structure, feats.detail, norm_stats)
+            p2 = self.block2(torch.cat([p1, r2], 1), feats.detail, norm_stats)
+        else:
+            p1 = self.block1(torch.cat([feats.structure, feats.detail], 1), norm_stats)
+            p2 = self.block2(torch.cat([p1, r2], 1), norm_stats)
+        return torch.sigmoid(self.conv_out(torch.cat([p2, r1], 1)))
+
+
+class NormFuseNet(nn.Module):
+    """Encoder + decoder of NormFuse, on tensors.
+
+    Shapes:
+        images ``(B, in_channels, H, W)`` float in ``[0, 1]``; any ``H, W >= 2``
+        (reflect padding needs at least 2 pixels); outputs likewise in ``[0, 1]``.
+    """
+
+    def __init__(self, config: NormFuseConfig | None = None):
+        super().__init__()
+        self.config = NormFuseConfig() if config is None else config
+        self.encoder = Encoder(self.config)
+        self.decoder = Decoder(self.config)
+
+    def encode(self, x: torch.Tensor) -> Features:
+        """``(B, C, H, W)`` image -> :class:`Features`."""
+        return self.encoder(x)
+
+    def decode(self, feats: Features, norm_stats: NormStats = "running") -> torch.Tensor:
+        """:class:`Features` -> ``(B, C, H, W)`` image in ``[0, 1]``.
+
+        ``norm_stats`` chooses the statistics of the decoder's normalisations in
+        eval mode (see :class:`normfuse.layers.Norm2d`).
+        """
+        return self.decoder(feats, norm_stats)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruct ``x`` (autoencoder pass used in training)."""
+        return self.decoder(self.encoder(x))
+
+    def fuse(self, ir: torch.Tensor, vis: torch.Tensor, rule: FusionRule | None = None) -> torch.Tensor:
+        """Encode both images, combine with ``rule`` (default ``config.fusion``) and decode."""
+        fused = fuse_features(self.encode(ir), self.encode(vis), rule or self.config.fusion)
+        return self.decode(fused, self.config.fusion_norm_stats)

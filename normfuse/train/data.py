@@ -1,0 +1,135 @@
+"""Paired IR/visible training data: ``<root>/ir/NAME`` with ``<root>/vis/NAME``.
+
+Images are converted to grey (BT.601 luminance for colour), scaled to [0, 1]
+and kept in memory (the data sets this is meant for hold a few hundred pairs).
+The letter's recipe takes one 128 x 128 centre crop per pair; random crops and
+flips are opt-in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..io import ImageReadError, read_image, to_gray
+
+__all__ = ["PairedImageFolder", "CropPolicy", "list_pairs"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+def list_pairs(root: str | os.PathLike, split: str | os.PathLike | None = None, subset: str = "train") -> list[str]:
+    """Names present in both ``root/ir`` and ``root/vis`` (or the ``subset`` list of a JSON split file).
+
+    Raises:
+        FileNotFoundError: ``root/ir`` or ``root/vis`` is missing, or a split name has no file.
+        ValueError: a name is in one folder only, or the split has no ``subset`` key.
+    """
+    root = Path(root)
+    for sub in ("ir", "vis"):
+        if not (root / sub).is_dir():
+            raise FileNotFoundError(f"expected a folder {str(root / sub)!r} with the {sub} images")
+    if split is not None:
+        data = json.loads(Path(split).read_text())
+        if subset not in data:
+            raise ValueError(f"split file {str(split)!r} has no {subset!r} list (keys: {sorted(data)})")
+        names = list(data[subset])
+        for n in names:
+            for sub in ("ir", "vis"):
+                if not (root / sub / n).is_file():
+                    raise FileNotFoundError(f"split names {n!r} but {str(root / sub / n)!r} does not exist")
+        return names
+    ir = {p.name for p in (root / "ir").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    vis = {p.name for p in (root / "vis").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    lonely = sorted(ir ^ vis)
+    if lonely:
+        raise ValueError(f"{len(lonely)} images have no partner in the other folder, e.g. {lonely[:5]}")
+    return sorted(ir)
+
+
+@dataclass(frozen=True)
+class CropPolicy:
+    """How training crops are taken: ``size`` square crops, ``per_image`` per pair and epoch.
+
+    ``random=False`` is the letter's centre crop (then ``per_image`` repeats it).
+    """
+
+    size: int = 128
+    per_image: int = 1
+    random: bool = False
+    flip: bool = False
+
+
+class PairedImageFolder(Dataset):
+    """Aligned IR/visible pairs as ``(ir, vis)`` crops, each ``(1, size, size)`` float32 in [0, 1].
+
+    Args:
+        root: folder with ``ir/`` and ``vis/``.
+        split: optional JSON split file; ``subset`` selects its list.
+        crop: the :class:`CropPolicy`.
+        seed: seeds the random crops (each ``(epoch, index)`` gets its own stream).
+
+    Raises:
+        ImageReadError: a file cannot be read (named).
+        ValueError: a pair's sizes differ or an image is smaller than the crop (named).
+
+    Example:
+        >>> import os
+        >>> from normfuse.samples import data_root
+        >>> ds = PairedImageFolder(data_root() / "tno", crop=CropPolicy(size=64))  # doctest: +SKIP
+        >>> ds[0][0].shape  # doctest: +SKIP
+        torch.Size([1, 64, 64])
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str | os.PathLike | None = None,
+        subset: str = "train",
+        crop: CropPolicy | None = None,
+        seed: int = 0,
+    ):
+        self.root = Path(root)
+        self.crop = CropPolicy() if crop is None else crop
+        self.seed = seed
+        self.epoch = 0
+        self.names = list_pairs(self.root, split, subset)
+        self.images: list[tuple[np.ndarray, np.ndarray]] = []
+        for name in self.names:
+            ir = to_gray(read_image(self.root / "ir" / name))
+            vis = to_gray(read_image(self.root / "vis" / name))
+            if ir.shape != vis.shape:
+                raise ValueError(f"pair {name!r}: ir is {ir.shape[0]}x{ir.shape[1]} but vis is {vis.shape[0]}x{vis.shape[1]}")
+            if min(ir.shape) < self.crop.size:
+                raise ValueError(f"pair {name!r} of size {ir.shape} is smaller than the {self.crop.size} crop")
+            self.images.append((ir, vis))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random stream of the crops (call once per epoch)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.images) * self.crop.per_image
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ir, vis = self.images[index % len(self.images)]
+        s = self.crop.size
+        h, w = ir.shape
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.crop.random:
+            y, x = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
+        else:
+            y, x = (h - s) // 2, (w - s) // 2
+        a, b = ir[y : y + s, x : x + s], vis[y : y + s, x : x + s]
+        if self.crop.flip:
+            if rng.random() < 0.5:
+                a, b = a[:, ::-1], b[:, ::-1]
+            if rng.random() < 0.5:
+                a, b = a[::-1], b[::-1]
+        return torch.from_numpy(a.copy())[None], torch.from_numpy(b.copy())[None]

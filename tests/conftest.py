@@ -1,0 +1,44 @@
+"""Shared fixtures: the real data sets (``$NORMFUSE_DATA``, default ``../shared/data``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from normfuse.samples import DATA_ENV, data_root
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Root holding ``tno/`` and ``roadscene/``; fails in CI and skips elsewhere when it is missing."""
+    root = data_root().resolve()
+    if not (root / "tno" / "ir").is_dir() or not (root / "roadscene" / "ir").is_dir():
+        msg = f"real data not found at {str(root)!r}; set {DATA_ENV} to the folder holding tno/ and roadscene/"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tno_pair(data_dir):
+    """One real TNO pair ``(ir, vis)`` as uint8 (H, W) arrays."""
+    import imageio.v3 as iio
+
+    return iio.imread(data_dir / "tno" / "ir" / "17.bmp"), iio.imread(data_dir / "tno" / "vis" / "17.bmp")
+
+
+@pytest.fixture(scope="session")
+def roadscene_pair(data_dir):
+    """One real RoadScene test pair: IR uint8 (H, W), visible uint8 RGB (H, W, 3)."""
+    import json
+
+    import imageio.v3 as iio
+
+    name = json.loads((data_dir / "roadscene" / "split.json").read_text())["test"][0]
+    ir = iio.imread(data_dir / "roadscene" / "ir" / name)
+    vis = iio.imread(data_dir / "roadscene" / "vis" / name)
+    return np.asarray(ir), np.asarray(vis)
