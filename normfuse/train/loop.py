@@ -210,6 +210,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             break
 
     final = out / "final"
+    if world > 1:
+        # BN running statistics are updated locally after DDP's last buffer broadcast: take rank 0's
+        for buf in net.buffers():
+            torch.distributed.broadcast(buf, src=0)
+        # each rank leaves its weights so that replicas can be compared
+        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, out / f"rank{rank}.pt")
     if rank == 0:
         net.eval()
         save_model_folder(net, final, {"trained_steps": str(step)})
