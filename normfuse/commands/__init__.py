@@ -1,5 +1,5 @@
 """Sub-commands of the ``normfuse`` command line (one module each)."""
 
-from . import fuse, train
+from . import explain, fuse, train
 
-COMMANDS = [fuse, train]
+COMMANDS = [fuse, train, explain]

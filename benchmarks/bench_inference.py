@@ -1,0 +1,146 @@
+"""Inference speed and memory of the bundled model on this machine; prints a Markdown table.
+
+Every configuration runs in its own subprocess so that its peak resident memory
+is its own.  Rows: image size x precision x channels_last x threads, timing the
+network on a real TNO pair resized to the size (encode both, fuse, decode),
+plus the end-to-end default path ``NormFuser.fuse`` on uint8 arrays.  The
+achieved GFLOP/s is shown next to the machine's measured matmul peak.
+
+    python benchmarks/bench_inference.py            # full table
+    python benchmarks/bench_inference.py --quick    # 640x480 only, fewer repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def _load_pair(h: int, w: int):
+    import numpy as np
+    from skimage.transform import resize
+
+    from normfuse.io import read_image
+    from normfuse.samples import sample_pair_paths
+
+    ir, vis = (read_image(p) for p in sample_pair_paths())
+    ir = (resize(ir, (h, w), anti_aliasing=True) * 255).round().astype(np.uint8)
+    vis = (resize(vis, (h, w), anti_aliasing=True) * 255).round().astype(np.uint8)
+    return ir, vis
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def run_one(spec: dict) -> dict:
+    """Measure one configuration in this process; return its row."""
+    import resource
+
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    from normfuse import NormFuser
+
+    h, w = spec["size"]
+    ir, vis = _load_pair(h, w)
+    row = dict(spec)
+    if spec["mode"] == "end-to-end":
+        fuser = NormFuser.from_pretrained(device="cpu", precision=spec["precision"])
+        row["ms"] = _median_ms(lambda: fuser.fuse(ir, vis), spec["repeats"])
+    else:
+        fuser = NormFuser.from_pretrained(device="cpu", precision="fp32")
+        net = fuser.net.eval()
+        fmt = torch.channels_last if spec["channels_last"] else torch.contiguous_format
+        net = net.to(memory_format=fmt)
+        a = torch.from_numpy(ir / 255.0).float()[None, None].contiguous(memory_format=fmt)
+        b = torch.from_numpy(vis / 255.0).float()[None, None].contiguous(memory_format=fmt)
+        bf16 = spec["precision"] == "bf16"
+
+        def step():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                return net.fuse(a, b)
+
+        row["ms"] = _median_ms(step, spec["repeats"])
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            with torch.inference_mode():
+                net.fuse(a.float(), b.float())
+        row["gflop"] = counter.get_total_flops() / 1e9
+        row["gflops"] = row["gflop"] / (row["ms"] / 1000)
+    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return row
+
+
+def matmul_peak(threads: int) -> dict[str, float]:
+    """Measured GFLOP/s of a 2048^3 matmul in fp32 and bf16 with ``threads`` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    out = {}
+    n = 2048
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        x, y = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        ms = _median_ms(lambda: x @ y, 5)
+        out[name] = 2 * n**3 / (ms / 1000) / 1e9
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(json.loads(args.one))))
+        return
+    sizes = [(480, 640)] if args.quick else [(480, 640), (1080, 1920)]
+    repeats = 3 if args.quick else 5
+    threads_list = [os.cpu_count() or 1] if args.quick else sorted({1, os.cpu_count() or 1})
+    specs = []
+    for size in sizes:
+        for threads in threads_list:
+            for precision in ("fp32", "bf16"):
+                for cl in (False, True):
+                    specs.append(dict(mode="network", size=size, precision=precision, channels_last=cl,
+                                      threads=threads, repeats=repeats))
+            for precision in ("fp32", "bf16"):
+                specs.append(dict(mode="end-to-end", size=size, precision=precision,
+                                  channels_last=precision == "bf16", threads=threads, repeats=repeats))
+    peaks = {t: matmul_peak(t) for t in threads_list}
+    print(f"matmul peak (2048^3): " + ", ".join(
+        f"{t} thread(s): fp32 {p['fp32']:.0f} GFLOP/s, bf16 {p['bf16']:.0f} GFLOP/s" for t, p in peaks.items()))
+    print()
+    print("| path | size (WxH) | precision | channels_last | threads | ms / pair | GFLOP | GFLOP/s | % of matmul peak | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for spec in specs:
+        res = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True)
+        if res.returncode != 0:
+            print(f"| {spec} | failed: {res.stderr.strip().splitlines()[-1]} |")
+            continue
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        h, w = r["size"]
+        gf = r.get("gflops")
+        peak = peaks[r["threads"]][r["precision"]]
+        print(
+            f"| {r['mode']} | {w}x{h} | {r['precision']} | {'on' if r['channels_last'] else 'off'} | {r['threads']} "
+            f"| {r['ms']:.0f} | {r.get('gflop', float('nan')):.1f} | {gf if gf is None else round(gf, 1)} "
+            f"| {'' if gf is None else f'{100 * gf / peak:.0f}%'} | {r['peak_rss_mb']:.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Large images: tiled fusion of an 8000 x 8000 pair with bounded memory, and tiled vs whole-image agreement.
+
+Prints a table: size, tile size, seconds, peak resident memory (each run in its
+own subprocess), and the maximum absolute difference between tiled and
+whole-image fusion on real TNO pairs.
+
+    python benchmarks/bench_large.py
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+
+def _pair(h: int, w: int):
+    import numpy as np
+    from skimage.transform import resize
+
+    from normfuse.io import read_image
+    from normfuse.samples import sample_pair_paths
+
+    out = []
+    for p in sample_pair_paths():
+        img = read_image(p)
+        out.append((resize(img, (h, w), order=1, anti_aliasing=False) * 255).round().astype(np.uint8))
+    return out
+
+
+def run_one(size: int, precision: str, tile: int) -> dict:
+    from normfuse import NormFuser
+
+    ir, vis = _pair(size, size)
+    fuser = NormFuser.from_pretrained(device="cpu", precision=precision, tile_size=tile)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    out = fuser.fuse(ir, vis)
+    secs = time.perf_counter() - t
+    assert out.shape == (size, size)
+    return {"size": size, "precision": precision, "tile": tile, "seconds": secs, "rss_before_mb": base,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def tiled_vs_whole() -> list[dict]:
+    import numpy as np
+
+    from normfuse import NormFuser
+    from normfuse.samples import data_root
+
+    rows = []
+    root = data_root() / "tno"
+    names = sorted(p.name for p in (root / "ir").iterdir())[:10]
+    for precision in ("fp32", "bf16"):
+        whole = NormFuser.from_pretrained(device="cpu", precision=precision, max_pixels=10**9)
+        tiled = NormFuser.from_pretrained(device="cpu", precision=precision, max_pixels=1, tile_size=128)
+        worst = 0
+        for n in names:
+            a = whole.fuse(root / "ir" / n, root / "vis" / n).astype(int)
+            b = tiled.fuse(root / "ir" / n, root / "vis" / n).astype(int)
+            worst = max(worst, int(np.abs(a - b).max()))
+        rows.append({"precision": precision, "pairs": len(names), "max_abs_diff_gray_levels": worst})
+    return rows
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--one":
+        print(json.dumps(run_one(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))))
+        return
+    print("| size | precision | tile | seconds | peak RSS MB |")
+    print("|---|---|---|---|---|")
+    for size, precision, tile in [(2048, "bf16", 1024), (8000, "bf16", 1024), (8000, "fp32", 1024)]:
+        res = subprocess.run([sys.executable, __file__, "--one", str(size), precision, str(tile)],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            print(f"| {size} | {precision} | {tile} | failed: {res.stderr.strip().splitlines()[-1]} | |")
+            continue
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"| {size}x{size} | {precision} | {tile} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} |", flush=True)
+    print()
+    print("| precision | TNO pairs | max abs diff tiled (128 px tiles) vs whole, gray levels |")
+    print("|---|---|---|")
+    for r in tiled_vs_whole():
+        print(f"| {r['precision']} | {r['pairs']} | {r['max_abs_diff_gray_levels']} |")
+
+
+if __name__ == "__main__":
+    main()
