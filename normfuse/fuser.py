@@ -43,7 +43,9 @@ class NormFuser:
             ``"cuda:1"`` or a :class:`torch.device`.
         precision: ``"fp32"`` (exact reference path), ``"bf16"`` (bfloat16
             autocast and channels_last: several times faster on CPUs with
-            native bf16) or ``"auto"`` (bf16 where the hardware supports it).
+            native bf16, but some pixels move by several grey levels) or
+            ``"auto"`` (the default: currently fp32, see
+            :func:`normfuse.devices.resolve_precision`).
         max_pixels: images larger than this are fused in tiles of ``tile_size``
             so that memory stays bounded.
         tile_size: side of a tile when tiling.
