@@ -50,6 +50,8 @@ class Prepared:
         dtype: the input's numpy or torch dtype.
         ndim: the input's number of dimensions.
         device: the input tensor's device (``None`` for arrays).
+        channels: the input's channels (1 or 3); a 3-channel image whose channels
+            are equal is fused as grey and given back with 3 equal channels.
     """
 
     luma: torch.Tensor
@@ -58,6 +60,7 @@ class Prepared:
     dtype: Any
     ndim: int
     device: torch.device | None
+    channels: int = 1
 
     @property
     def size(self) -> tuple[int, int]:
@@ -99,7 +102,8 @@ def _from_numpy(arr: np.ndarray, role: str) -> torch.Tensor:
     arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
     if np.issubdtype(arr.dtype, np.integer):
         t = torch.from_numpy(arr.astype(np.float32) / np.iinfo(arr.dtype).max)
-    else:
+    else:  # check before the cast: float64 values beyond float32's range would turn into Inf
+        _check_float_values(bool(np.isfinite(arr).all()), lambda: (float(arr.min()), float(arr.max())), role)
         t = torch.from_numpy(arr.astype(np.float32))
     return t.permute(2, 0, 1)[None] if t.ndim == 3 else t[None, None]
 
@@ -115,7 +119,21 @@ def _from_tensor(x: torch.Tensor, role: str) -> torch.Tensor:
         raise ValueError(f"{role} tensor must have shape (H, W), (C, H, W) or (B, C, H, W), got {tuple(x.shape)}")
     if x.shape[1] not in (1, 3):
         raise ValueError(f"{role} tensor must have 1 or 3 channels, got shape {tuple(x.shape)}")
+    x = x.detach()
+    _check_float_values(bool(torch.isfinite(x).all()), lambda: (float(x.min()), float(x.max())), role)
     return x.float()
+
+
+def _check_float_values(finite: bool, lo_hi, role: str) -> None:
+    """Raise ValueError for NaN/Inf or values outside [0, 1]; ``lo_hi()`` returns the (min, max) of finite data."""
+    if not finite:
+        raise ValueError(f"{role} image contains NaN or Inf values")
+    lo, hi = lo_hi()
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"{role} image is float with values in [{lo:.4g}, {hi:.4g}]; float images must lie in [0, 1] "
+            "(divide 8-bit data by 255, or pass the integer array)"
+        )
 
 
 def prepare(
@@ -156,16 +174,7 @@ def prepare(
         x = _from_tensor(image, role)
     else:
         raise TypeError(f"{role} image must be a numpy array, a torch tensor or a path, got {_describe(image)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{role} image contains NaN or Inf values")
-    if kind == "tensor" or np.issubdtype(dtype, np.floating):
-        lo, hi = float(x.min()), float(x.max())
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(
-                f"{role} image is float with values in [{lo:.4g}, {hi:.4g}]; float images must lie in [0, 1] "
-                "(divide 8-bit data by 255, or pass the integer array)"
-            )
-    chroma = None
+    chroma, channels = None, int(x.shape[1])
     if x.shape[1] == 3:
         if bool((x[:, 0] == x[:, 1]).all()) and bool((x[:, 0] == x[:, 2]).all()):
             x = x[:, :1]
@@ -181,7 +190,7 @@ def prepare(
             x, chroma = ycc[:, :1], ycc[:, 1:]
     if role == "ir" and thermal_range != "dtype":
         x = _scale_thermal(x, thermal_range, percentiles)
-    return Prepared(x.contiguous(), chroma, kind, dtype, ndim, device)
+    return Prepared(x.contiguous(), chroma, kind, dtype, ndim, device, channels)
 
 
 def match_sizes(ir: Prepared, vis: Prepared, resize: Literal["ir", "vis"] | None = None) -> None:
@@ -222,6 +231,8 @@ def restore(luma: torch.Tensor, like: Prepared) -> np.ndarray | torch.Tensor:
         import kornia
 
         out = kornia.color.ycbcr_to_rgb(torch.cat([out, like.chroma.to(out.device)], 1)).clamp(0, 1)
+    elif like.channels == 3:  # grey content in a 3-channel input: keep the input's shape
+        out = out.repeat(1, 3, 1, 1)
     if like.kind == "tensor":
         out = out.to(device=like.device, dtype=like.dtype)
         if like.ndim == 2:
@@ -230,6 +241,8 @@ def restore(luma: torch.Tensor, like: Prepared) -> np.ndarray | torch.Tensor:
             return out[0]
         return out
     arr = out[0].permute(1, 2, 0).cpu().numpy() if out.shape[1] == 3 else out[0, 0].cpu().numpy()
+    if like.ndim == 3 and arr.ndim == 2:  # (H, W, 1) in -> (H, W, 1) out
+        arr = arr[..., None]
     if np.issubdtype(like.dtype, np.integer):
         top = np.iinfo(like.dtype).max
         return np.rint(arr.astype(np.float64) * top).astype(like.dtype)

@@ -47,7 +47,7 @@ def read_image(path: PathLike) -> np.ndarray:
     try:
         img = np.asarray(iio.imread(p))
     except Exception as exc:  # imageio raises many types for bad files
-        raise ImageReadError(f"cannot read {str(p)!r} as an image: {exc}") from exc
+        raise ImageReadError(f"cannot read {str(p)!r} as an image: {_reason(exc)}") from exc
     if img.ndim == 3 and img.shape[2] == 4:
         img = img[..., :3]
     if img.ndim == 3 and img.shape[2] == 1:
@@ -59,6 +59,16 @@ def read_image(path: PathLike) -> np.ndarray:
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):
         raise ImageReadError(f"{str(p)!r} has unsupported image shape {img.shape}; expected (H, W) or (H, W, 3)")
     return img
+
+
+def _reason(exc: Exception) -> str:
+    """One line saying why imageio failed (its "no backend" message lists plugins over many lines)."""
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    if lines[0].startswith("Could not find a backend"):
+        return "not a supported image format, or the file is damaged"
+    return lines[0]
 
 
 def to_unit_float(img: np.ndarray) -> np.ndarray:

@@ -88,6 +88,15 @@ def _download(repo_id: str, revision, cache_dir, local_files_only: bool, token) 
                 repo_id, filename, revision=revision, cache_dir=cache_dir,
                 local_files_only=local_files_only, token=token,
             )))
+        # LocalEntryNotFoundError subclasses EntryNotFoundError: it must be caught first.
+        # "from None": huggingface_hub's own message and chained HTTP errors add nothing to this one.
+        except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled):
+            raise ModelNotFoundError(
+                f"cannot get {filename!r} of {where}: not in the cache"
+                + (f" {str(cache_dir)!r}" if cache_dir else "")
+                + " and the hub cannot be reached (offline, HF_HUB_OFFLINE=1 or local_files_only=True). "
+                "Download it once while online, pass the cache_dir that holds it, or pass a local model folder"
+            ) from None
         except hf_errors.RevisionNotFoundError as exc:
             raise ModelNotFoundError(f"hub repo {repo_id!r} has no revision {revision!r}") from exc
         except hf_errors.RepositoryNotFoundError as exc:
@@ -96,13 +105,8 @@ def _download(repo_id: str, revision, cache_dir, local_files_only: bool, token) 
             ) from exc
         except hf_errors.EntryNotFoundError as exc:
             raise ModelNotFoundError(f"hub repo {where} has no file {filename!r}; is it a normfuse model?") from exc
-        except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as exc:
-            raise ModelNotFoundError(
-                f"cannot get {filename!r} of {where}: not in the cache"
-                + (f" {str(cache_dir)!r}" if cache_dir else "")
-                + " and the hub cannot be reached (offline, HF_HUB_OFFLINE=1 or local_files_only=True). "
-                "Download it once while online, pass the cache_dir that holds it, or pass a local model folder"
-            ) from exc
+        except hf_errors.HFValidationError as exc:
+            raise ModelNotFoundError(f"{repo_id!r} is not a valid Hugging Face repo id or revision: {exc}") from None
         except (hf_errors.HfHubHTTPError, OSError) as exc:
             raise ModelNotFoundError(f"cannot download {filename!r} of {where}: {exc}") from exc
     if paths[0].parent != paths[1].parent:
@@ -146,6 +150,12 @@ def save_model_folder(net: NormFuseNet, folder: str | os.PathLike, metadata: dic
 
 def load_state_dict_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Copy ``state`` into ``net``; raise :class:`WeightsError` naming missing, unexpected or mis-shaped tensors."""
+    _check_state(net, state, source)
+    net.load_state_dict(state, strict=True)
+
+
+def _check_state(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Raise :class:`WeightsError` if ``state``'s names or shapes differ from ``net``'s (``net`` may be on meta)."""
     own = net.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -163,7 +173,6 @@ def load_state_dict_strict(net: torch.nn.Module, state: dict[str, torch.Tensor],
         problems.append(f"wrong shapes {shapes[:8]}")
     if problems:
         raise WeightsError(f"weights in {source} do not match the configuration: " + "; ".join(problems))
-    net.load_state_dict(state, strict=True)
 
 
 def load_model_folder(folder: str | os.PathLike, map_location: str | torch.device = "cpu") -> NormFuseNet:
@@ -178,17 +187,58 @@ def load_model_folder(folder: str | os.PathLike, map_location: str | torch.devic
 
     folder = Path(folder)
     cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+    if not w_path.is_file():
+        pickles = sorted(p.name for p in folder.glob("*") if p.suffix.lower() in _PICKLE_SUFFIXES and p.is_file())
+        if pickles:
+            raise WeightsError(
+                f"model folder {str(folder)!r} has no {WEIGHTS_NAME} but {', '.join(map(repr, pickles))}: "
+                "normfuse loads only safetensors weights and never unpickles checkpoint files (unpickling can run "
+                "arbitrary code). If you trust the checkpoint, load it yourself and re-save it with "
+                "NormFuser(net).save_pretrained(folder)"
+            )
     for p in (cfg_path, w_path):
         if not p.is_file():
             raise WeightsError(f"model folder {str(folder)!r} has no {p.name}")
     try:
-        cfg = NormFuseConfig.from_dict(json.loads(cfg_path.read_text()))
-    except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        cfg = NormFuseConfig.from_dict(_check_config_types(json.loads(cfg_path.read_text())))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, TypeError, ValueError) as exc:
         raise WeightsError(f"{str(cfg_path)!r} is not a valid NormFuse config: {exc}") from exc
+    try:  # build the network without memory first: a config may ask for any size
+        with torch.device("meta"):
+            skeleton = NormFuseNet(cfg)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"{str(cfg_path)!r} describes a network that cannot be built: {exc}") from exc
     try:
         state = load_file(str(w_path), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{str(w_path)!r} is not a readable safetensors file (corrupt or truncated?): {exc}") from exc
+    _check_state(skeleton, state, repr(str(w_path)))
     net = NormFuseNet(cfg)
     load_state_dict_strict(net, state, repr(str(w_path)))
     return net
+
+
+#: Suffixes of pickle-based checkpoints, which are never loaded (named in the error message only).
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def _check_config_types(data: object) -> dict:
+    """Return ``data`` if its values have the JSON types of a config; else raise TypeError naming the field.
+
+    Catches e.g. ``"width": 16.5`` or ``"fusion": "sum"`` before they reach torch.
+    """
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a JSON object of config fields, got {type(data).__name__}")
+    for name in ("in_channels", "width", "pean_hidden"):
+        value = data.get(name)
+        if name in data and not (value is None and name == "pean_hidden"):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+    if isinstance(data.get("pean_hidden"), int) and data["pean_hidden"] < 1:
+        raise ValueError(f"pean_hidden must be positive or null, got {data['pean_hidden']}")
+    for name in ("norm", "padding_mode", "activation", "variant", "fusion_norm_stats"):
+        if name in data and not isinstance(data[name], str):
+            raise TypeError(f"{name} must be a string, got {data[name]!r}")
+    if "fusion" in data and not isinstance(data["fusion"], dict):
+        raise TypeError(f"fusion must be an object with structure, detail and skip rules, got {data['fusion']!r}")
+    return data

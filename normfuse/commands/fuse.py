@@ -1,42 +1,195 @@
-"""``normfuse fuse IR VIS -o OUT``: fuse one pair of image files."""
+"""``normfuse fuse``: fuse one pair of images, two folders, two globs or two videos.
+
+Examples::
+
+    normfuse fuse -o fused.png                         # the bundled sample pair
+    normfuse fuse ir.png vis.jpg -o fused.png          # one pair
+    normfuse fuse ir/ vis/ -o out/                     # folders: ir/0001.png + vis/0001.jpg -> out/0001.png
+    normfuse fuse "ir/*.png" "vis/*.jpg" -o out/       # globs (quote them), matched by file stem
+    normfuse fuse ir/ vis/ -o out/ --format tif --bit-depth 16
+    normfuse fuse ir.mp4 vis.mp4 -o fused.mp4          # video, frame by frame (pip install 'normfuse[video]')
+
+Existing outputs are skipped unless --overwrite. Outputs are written to a hidden
+temporary file and renamed into place, so an interrupted run leaves no partial
+image: run the same command again to finish. Unreadable inputs and files
+without a partner are reported by name and the run goes on.
+
+Exit code: 0 when every pair was fused or skipped, 1 when any pair failed or a
+file had no partner, 2 on a usage error (nothing is written), 130 when interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+
+FORMATS = ("png", "jpg", "tif", "tiff")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("fuse", help="fuse an infrared and a visible image", description=__doc__)
-    p.add_argument("ir", nargs="?", help="infrared image (default: the bundled TNO sample pair)")
-    p.add_argument("vis", nargs="?", help="visible image")
-    p.add_argument("-o", "--output", default="fused.png", help="output image file (default: fused.png)")
-    p.add_argument("--model", default=None, help="model folder or hub repo id (default: bundled weights)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
-    p.add_argument("--resize", choices=["ir", "vis"], default=None, help="resize one input when sizes differ")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p = sub.add_parser("fuse", help="fuse infrared and visible images (a pair, folders, globs or videos)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("ir", nargs="?",
+                   help="infrared file, folder, quoted glob or video (default: the bundled sample pair)")
+    p.add_argument("vis", nargs="?", help="visible file, folder, quoted glob or video")
+    p.add_argument("-o", "--output", default=None,
+                   help="one pair: output file (default: fused.png); folders and globs: output folder (required); "
+                        "videos: output video")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="image format of outputs in a folder (default: png); one pair: taken from -o")
+    p.add_argument("--bit-depth", type=int, choices=(8, 16), default=8,
+                   help="16: write 16-bit PNG/TIFF when an input of the pair is 16-bit (default: 8)")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default=None, help="model folder or Hugging Face repo id (default: the bundled weights)")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    g.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="fp32 (exact), bf16 (faster on CPUs with bfloat16) or auto (default: fp32)")
+    g.add_argument("--resize", choices=("ir", "vis"), default=None,
+                   help="when sizes differ, resize the IR image to the visible size (ir) or the other way (vis); "
+                        "default: such pairs fail")
+    g.add_argument("--thermal-range", choices=("dtype", "minmax", "percentile"), default="dtype",
+                   help="how IR values map to [0, 1]: by dtype range (default), per-image min-max or 1-99 percentile")
+    g.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads for the model (default: torch's choice; 1 is often best on a busy machine)")
+    g.add_argument("--tile-size", type=int, default=None,
+                   help="tile side for images above --max-pixels (default: 1024)")
+    g.add_argument("--max-pixels", type=int, default=None,
+                   help="fuse images with more pixels than this in tiles (default: 2048*2048)")
+    r = p.add_argument_group("run")
+    r.add_argument("--workers", type=int, default=2,
+                   help="threads reading and writing images; the model runs in the main thread (default: 2; 0: none)")
+    r.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    r.add_argument("--dry-run", action="store_true", help="list what would be done; read and write nothing")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    import imageio.v3 as iio
+def _err(msg: str) -> None:
+    from tqdm.auto import tqdm
 
+    tqdm.write(msg, file=sys.stderr)  # does not break a running progress bar
+
+
+def _report(msg: str) -> None:
+    if msg.startswith(("failed:", "unmatched:")):
+        _err(msg)
+    else:
+        print(msg, flush=True)
+
+
+def _load(args: argparse.Namespace):
     from ..fuser import NormFuser
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    extra = {}
+    if args.tile_size is not None:
+        extra["tile_size"] = args.tile_size
+    if args.max_pixels is not None:
+        extra["max_pixels"] = args.max_pixels
+    return NormFuser.from_pretrained(args.model, device=args.device, precision=args.precision, **extra)
+
+
+def _single_output(args: argparse.Namespace, ir: Path) -> tuple[Path, str]:
+    """Output file and format of one pair."""
+    out = Path(args.output or "fused.png")
+    if out.is_dir() or (args.output or "").endswith(("/", os.sep)):
+        return out / f"{ir.stem}.{args.format or 'png'}", args.format or "png"
+    from ..batch import OUTPUT_FORMATS
+
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"cannot write {str(out)!r}: the output name must end in .png, .jpg, .tif or .tiff")
+    if args.format and OUTPUT_FORMATS[args.format] != OUTPUT_FORMATS[fmt]:
+        raise ValueError(f"--format {args.format} does not match the output name {str(out)!r}")
+    return out, fmt
+
+
+def _video(args: argparse.Namespace, ir: str, vis: str) -> int:
+    from ..batch import VideoSupportMissing, check_video_support, fuse_video
+
+    try:
+        check_video_support()
+    except VideoSupportMissing as exc:
+        print(f"normfuse fuse: error: {exc}", file=sys.stderr)
+        return 2
+    if not args.output:
+        raise ValueError("videos need -o OUTPUT.mp4")
+    if args.bit_depth == 16:
+        raise ValueError("videos are written with 8 bits; drop --bit-depth 16")
+    out = Path(args.output)
+    if out.resolve() in (Path(ir).resolve(), Path(vis).resolve()):
+        raise ValueError(f"the output {str(out)!r} is an input file; refusing to overwrite it")
+    if args.dry_run:
+        state = "skip (exists)" if out.exists() and not args.overwrite else "fuse video"
+        print(f"{state}: {ir} + {vis} -> {out}")
+        return 0
+    if out.exists() and not args.overwrite:  # checked again by fuse_video; here to skip loading the model
+        n = None
+    else:
+        n = fuse_video(_load(args), ir, vis, out, resize=args.resize, thermal_range=args.thermal_range,
+                       overwrite=args.overwrite, progress=not args.quiet)
+    if n is None:
+        print(f"skipped {out} (exists; pass --overwrite to replace it)")
+        print("fused 0, skipped 1, failed 0")
+    else:
+        print(f"wrote {out} ({n} frames)")
+        print("fused 1, skipped 0, failed 0")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..batch import Pair, fuse_pairs, is_video, match_pairs, plan_outputs
     from ..samples import sample_pair_paths
 
     if (args.ir is None) != (args.vis is None):
-        raise ValueError("give both IR and VIS, or neither to use the bundled sample pair")
-    ir, vis = (args.ir, args.vis) if args.ir is not None else sample_pair_paths()
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{str(out)!r} exists; pass --overwrite to replace it")
-    fuser = NormFuser.from_pretrained(args.model, device=args.device, precision=args.precision)
-    fused = fuser.fuse(ir, vis, resize=args.resize)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.part{out.suffix}")
-    iio.imwrite(tmp, fused)
-    os.replace(tmp, out)
-    print(f"wrote {out} ({fused.shape[1]}x{fused.shape[0]}, {fused.dtype})")
-    return 0
+        raise ValueError("give both IR and VIS, or neither to fuse the bundled sample pair")
+    if args.workers < 0:
+        raise ValueError(f"--workers must be 0 or more, got {args.workers}")
+    ir, vis = (args.ir, args.vis) if args.ir is not None else tuple(str(p) for p in sample_pair_paths())
+    if is_video(ir) or is_video(vis):
+        if not (is_video(ir) and is_video(vis)):
+            raise ValueError(f"{ir!r} and {vis!r}: give two videos, two images, two folders or two globs")
+        return _video(args, ir, vis)
+
+    pairs = match_pairs(ir, vis)
+    single = Path(ir).is_file()
+    if single:
+        out, fmt = _single_output(args, Path(ir))
+        pairs[0] = Pair(pairs[0].name, pairs[0].ir, pairs[0].vis, out)
+        out_dir = None
+    else:
+        if not args.output:
+            raise ValueError("folders and globs need an output folder: -o OUT_DIR")
+        out_dir, fmt = Path(args.output), args.format or "png"
+        if out_dir.is_file():
+            raise ValueError(f"the output {str(out_dir)!r} is a file; folders and globs need an output folder")
+    fuser = None
+    if not args.dry_run:
+        plan_outputs(pairs, out_dir, fmt)  # refuse bad outputs before spending time on loading the model
+        fuser = _load(args)
+    summary = fuse_pairs(
+        fuser, pairs, out_dir, fmt=fmt, bit_depth=args.bit_depth, resize=args.resize,
+        thermal_range=args.thermal_range, overwrite=args.overwrite, dry_run=args.dry_run, workers=args.workers,
+        progress=not args.quiet and not single, report=_report,
+    )
+    if single and not args.dry_run:
+        pair = pairs[0]
+        if summary.fused:
+            print(f"wrote {pair.output}")
+        elif summary.skipped:
+            print(f"skipped {pair.output} (exists; pass --overwrite to replace it)")
+    if len(summary.failed) > 1:
+        names = [name for name, _ in summary.failed]
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        _err(f"failed or unmatched: {shown}")
+    rate = len(summary.fused) / summary.seconds if summary.seconds > 0 and not summary.dry_run else None
+    extra = f" in {summary.seconds:.1f} s ({rate:.2f} pairs/s)" if rate else ""
+    print(f"{summary.line()}{extra}", flush=True)
+    return summary.exit_code
