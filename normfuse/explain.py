@@ -10,7 +10,7 @@ Example:
     >>> from normfuse.samples import sample_pair_paths
     >>> maps = pean_maps(NormFuser.from_pretrained(device="cpu"), *sample_pair_paths())
     >>> sorted(maps)[:4], maps["gamma"].shape
-    (['BN(h)', 'D_I', 'D_V', 'S_I'], (450, 620))
+    (['BN(h)', 'D_I', 'D_V', 'IR'], (450, 620))
 """
 
 from __future__ import annotations
