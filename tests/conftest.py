@@ -42,3 +42,14 @@ def roadscene_pair(data_dir):
     ir = iio.imread(data_dir / "roadscene" / "ir" / name)
     vis = iio.imread(data_dir / "roadscene" / "vis" / name)
     return np.asarray(ir), np.asarray(vis)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny-image tests: fastest, and no stalls when other work shares the CPU."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

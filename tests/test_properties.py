@@ -33,13 +33,7 @@ FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 _SMALL = NormFuser(NormFuseConfig(width=8), device="cpu", precision="fp32")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny images: one thread is fastest, and it avoids stalls when other work shares the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 NUMPY_DTYPES = [np.uint8, np.uint16, np.float16, np.float32, np.float64]

@@ -22,13 +22,7 @@ from normfuse import ModelNotFoundError, NormFuseConfig, NormFuser, NormFuseNet,
 from normfuse.weights import BUNDLED_DIR
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny images: one thread is fastest, and it avoids stalls when other work shares the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _Trap:
