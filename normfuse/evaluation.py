@@ -24,6 +24,7 @@ from typing import Union
 import numpy as np
 
 from .baselines import BASELINES
+from .batch import atomic_write_image
 from .fuser import NormFuser
 from .io import read_image, to_gray
 from .samples import data_root
@@ -67,8 +68,6 @@ def dataset_pairs(name: str, root: str | os.PathLike | None = None) -> list[tupl
 
 def fuse_to_folder(method: Method, pairs, out_dir: str | os.PathLike, progress: bool = True) -> Path:
     """Fuse every pair with ``method`` into ``out_dir/<stem>.png`` (8-bit; colour kept for NormFuser)."""
-    import imageio.v3 as iio
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     it = pairs
@@ -82,9 +81,7 @@ def fuse_to_folder(method: Method, pairs, out_dir: str | os.PathLike, progress: 
         else:
             fused = method(to_gray(read_image(ir)), to_gray(read_image(vis)))
             fused = np.rint(np.clip(fused, 0, 1) * 255).astype(np.uint8)
-        tmp = out / f".{stem}.part.png"
-        iio.imwrite(tmp, fused)
-        os.replace(tmp, out / f"{stem}.png")
+        atomic_write_image(out / f"{stem}.png", fused, overwrite=True)
     return out
 
 
