@@ -1,6 +1,6 @@
 """normfuse: infrared and visible image fusion with NormFuse.
 
-Example:
+Examples:
     >>> from normfuse import NormFuser
     >>> from normfuse.samples import sample_pair_paths
     >>> fused = NormFuser.from_pretrained(device="cpu").fuse(*sample_pair_paths())

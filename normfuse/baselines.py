@@ -3,7 +3,7 @@
 Each baseline takes two ``(H, W)`` float arrays in [0, 1] and returns the fused
 ``(H, W)`` float64 array in [0, 1].
 
-Example:
+Examples:
     >>> import numpy as np
     >>> a, b = np.zeros((8, 8)), np.ones((8, 8))
     >>> float(average(a, b).mean()), float(maximum(a, b).mean())

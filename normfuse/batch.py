@@ -13,7 +13,7 @@ Guarantees of :func:`fuse_pairs`:
 - an unreadable input, a file without a partner or any other per-pair error is
   reported by name in the :class:`Summary` and the other pairs go on.
 
-Example:
+Examples:
     >>> import shutil, tempfile
     >>> from pathlib import Path
     >>> from normfuse import NormFuser
@@ -121,7 +121,7 @@ class Unmatched:
 class Matching(list):
     """The result of :func:`match_pairs`: a list of :class:`Pair`, plus :attr:`unmatched` files.
 
-    Example:
+    Examples:
         >>> m = Matching([Pair("a", Path("ir/a.png"), Path("vis/a.png"))],
         ...              [Unmatched(Path("ir/b.png"), "no visible partner")])
         >>> len(m), m[0].name, [str(u) for u in m.unmatched]
@@ -187,7 +187,7 @@ def match_pairs(ir: PathLike, vis: PathLike) -> Matching:
         FileNotFoundError: an input does not exist, a folder holds no images or a glob matches nothing.
         ValueError: a file is mixed with a folder or glob.
 
-    Example:
+    Examples:
         >>> from normfuse.samples import sample_pair_paths
         >>> ir, vis = sample_pair_paths()
         >>> [(p.name, p.ir.name, p.vis.name) for p in match_pairs(ir, vis)]
@@ -228,7 +228,7 @@ def plan_outputs(pairs: Iterable[Pair], out_dir: PathLike | None = None, fmt: st
             an output equal to an input (of any pair) or to an input folder, or
             two pairs writing the same output.
 
-    Example:
+    Examples:
         >>> p = Pair("01", Path("ir/01.bmp"), Path("vis/01.bmp"))
         >>> [str(q.output) for q in plan_outputs([p], "out", "tif")]
         ['out/01.tif']
@@ -283,7 +283,7 @@ def _png16(image: np.ndarray) -> bytes:
 def encode_image(image: np.ndarray, suffix: str) -> bytes:
     """Encode ``(H, W)`` or ``(H, W, 3)`` uint8/uint16 as ``.png``, ``.jpg`` (quality 95, 8-bit only) or ``.tif``.
 
-    Example:
+    Examples:
         >>> encode_image(np.zeros((2, 3), np.uint8), ".png")[:4]
         b'\\x89PNG'
     """
@@ -350,7 +350,7 @@ def atomic_write_image(path: PathLike, image: np.ndarray, overwrite: bool = Fals
         ValueError: unsupported suffix or array.
         OSError: the file cannot be written (the temporary file is removed).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> d = Path(tempfile.mkdtemp())
         >>> atomic_write_image(d / "a.png", np.zeros((4, 4), np.uint8)).name
@@ -489,7 +489,7 @@ def fuse_arrays(
     With ``bit_depth=16``, an 8-bit visible image paired with a 16-bit thermal
     image is passed to the fuser as float so that the result keeps 16 bits.
 
-    Example:
+    Examples:
         >>> fuse_arrays(lambda a, b, **kw: b, np.zeros((2, 2), np.uint16), np.full((2, 2), 255, np.uint8),
         ...             bit_depth=16)
         array([[65535, 65535],
@@ -666,7 +666,7 @@ class VideoSupportMissing(ImportError):
 def is_video(path: PathLike) -> bool:
     """True when the file name has a video suffix (``.mp4``, ``.avi``, ``.mov``, ``.mkv``, ``.webm``, ``.m4v``).
 
-    Example:
+    Examples:
         >>> is_video("clip.MP4"), is_video("frame.png")
         (True, False)
     """

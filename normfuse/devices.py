@@ -1,6 +1,6 @@
 """Device and precision selection.
 
-Example:
+Examples:
     >>> resolve_device("cpu")
     device(type='cpu')
     >>> resolve_precision("fp32", resolve_device("cpu"))

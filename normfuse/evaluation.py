@@ -7,7 +7,7 @@ computes the metrics per image and on average, and writes CSV, JSON, a
 Markdown table (next to the letter's numbers) and, when matplotlib is
 installed, the letter's bar figure.
 
-Example:
+Examples:
     >>> pairs = dataset_pairs("tno")          # doctest: +SKIP
     >>> len(pairs), pairs[0][0]               # doctest: +SKIP
     (40, '01')

@@ -5,7 +5,7 @@ S_I, S_V, D_I, D_V; and, inside the first PEAN layer of the decoder while it
 decodes the fused features, the normalised activation BN(h), the per-pixel
 gamma and beta, and gamma * BN(h).
 
-Example:
+Examples:
     >>> from normfuse import NormFuser
     >>> from normfuse.samples import sample_pair_paths
     >>> maps = pean_maps(NormFuser.from_pretrained(device="cpu"), *sample_pair_paths())

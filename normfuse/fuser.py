@@ -1,6 +1,6 @@
 """The user-facing API: :class:`NormFuser`.
 
-Example:
+Examples:
     >>> from normfuse import NormFuser
     >>> from normfuse.samples import sample_pair_paths
     >>> fuser = NormFuser.from_pretrained(device="cpu")
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .devices import DeviceLike, Precision, resolve_device, resolve_precision
+from .inference import FusionPlan, plan_supported
 from .inputs import ImageInput, Prepared, ThermalRange, match_sizes, prepare, restore
 from .network import Features, FusionRule, NormFuseConfig, NormFuseNet, fuse_features
 from .tiling import tiled_map
@@ -95,10 +96,13 @@ class NormFuser:
             name_or_path: ``None`` for the weights bundled with the package
                 (offline), a local folder written by :meth:`save_pretrained`, or a
                 Hugging Face Hub repo id such as ``"org/normfuse-roadscene"``.
-            device, precision: as in the constructor.
-            revision, cache_dir, local_files_only, token: passed to
-                :func:`huggingface_hub.hf_hub_download` for repo ids.
-            **kwargs: ``max_pixels`` and ``tile_size`` of the constructor.
+            device: as in the constructor.
+            precision: as in the constructor.
+            revision: passed to :func:`huggingface_hub.hf_hub_download` for repo ids.
+            cache_dir: passed to :func:`huggingface_hub.hf_hub_download` for repo ids.
+            local_files_only: passed to :func:`huggingface_hub.hf_hub_download` for repo ids.
+            token: passed to :func:`huggingface_hub.hf_hub_download` for repo ids.
+            **kwargs (Any): ``max_pixels`` and ``tile_size`` of the constructor.
 
         Only ``config.json`` and ``model.safetensors`` are read: loading a model,
         even from an untrusted repo, never unpickles data or runs code.
@@ -177,8 +181,18 @@ class NormFuser:
         return out.float().clamp(0, 1)
 
     def _fuse_luma(self, ir: torch.Tensor, vis: torch.Tensor, rule: FusionRule | None) -> torch.Tensor:
-        def one(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            return self._decode_luma(self.fuse_features(self._encode_luma(a), self._encode_luma(b), rule))
+        if plan_supported(self.net) is None:
+            # the folded fast path, rebuilt per call (about a millisecond) so it always matches self.net
+            plan = FusionPlan(self.net)
+
+            def one(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+                with torch.inference_mode(), self._autocast():
+                    out = plan(a.to(self.device, dtype=torch.float32), b.to(self.device, dtype=torch.float32), rule)
+                return out.clamp(0, 1)
+        else:
+
+            def one(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+                return self._decode_luma(self.fuse_features(self._encode_luma(a), self._encode_luma(b), rule))
 
         h, w = ir.shape[-2:]
         if h * w > self.max_pixels and self.config.fusion_norm_stats == "running":
@@ -206,9 +220,10 @@ class NormFuser:
     def decode(self, features: Features) -> torch.Tensor:
         """Decode features into a ``(B, 1, H, W)`` float32 luminance image in [0, 1] on :attr:`device`.
 
-        For single-channel float tensors in [0, 1],
-        ``fuse(ir, vis) == decode(fuse_features(encode(ir), encode(vis)))`` exactly
-        (below ``max_pixels``).
+        ``decode(fuse_features(encode(ir), encode(vis)))`` is the reference
+        computation of :meth:`fuse`; ``fuse`` itself runs the same network through
+        :class:`~normfuse.inference.FusionPlan` (normalisations folded into the
+        convolutions), which agrees with it to float rounding in fp32.
         """
         return self._decode_luma(features)
 

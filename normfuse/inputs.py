@@ -11,7 +11,7 @@ Accepted images:
 Colour images are split into luminance and chroma (YCbCr, BT.601 full range);
 only luminance is fused and the visible image's chroma is put back.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> p = prepare(np.zeros((4, 5), np.uint8), "vis")
     >>> p.luma.shape, p.chroma is None

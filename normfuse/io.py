@@ -32,7 +32,7 @@ def read_image(path: PathLike) -> np.ndarray:
     Raises:
         ImageReadError: the path does not exist, is a folder, or is not a readable image.
 
-    Example:
+    Examples:
         >>> from normfuse.samples import sample_pair_paths
         >>> read_image(sample_pair_paths()[0]).shape
         (450, 620)

@@ -11,7 +11,7 @@ condition map ``cond``::
 
 ``gamma`` and ``beta`` have the full size ``(B, C, H, W)`` of ``h``.
 
-Example:
+Examples:
     >>> import torch
     >>> from normfuse.layers import PEAN
     >>> layer = PEAN(num_features=8, cond_channels=4)
@@ -56,7 +56,7 @@ def make_activation(name: str) -> nn.Module:
     Args:
         name: one of ``"relu"``, ``"leaky_relu"`` (slope 0.2), ``"prelu"``, ``"gelu"``, ``"silu"``.
 
-    Example:
+    Examples:
         >>> make_activation("leaky_relu")
         LeakyReLU(negative_slope=0.2)
     """
@@ -85,7 +85,7 @@ class Norm2d(nn.Module):
     Shapes:
         input and output ``(B, C, H, W)``, any floating dtype.
 
-    Example:
+    Examples:
         >>> import torch
         >>> norm = Norm2d(4, "batch").eval()
         >>> norm(torch.randn(1, 4, 5, 5)).shape
@@ -168,7 +168,7 @@ class PEAN(nn.Module):
         - ``cond``: ``(B, K, H', W')`` float
         - output: ``(B, C, H, W)``, dtype of ``h`` (or of autocast)
 
-    Example:
+    Examples:
         >>> import torch
         >>> pean = PEAN(16, cond_channels=3, hidden_channels=8)
         >>> h = torch.randn(2, 16, 32, 32, requires_grad=True)
@@ -233,13 +233,15 @@ class PEANResBlock(nn.Module):
         out_channels: channels of the output.
         cond_channels: channels of ``cond``.
         hidden_channels: hidden width of the PEAN condition convs (default ``out_channels``).
-        norm, padding_mode, activation: as in :class:`PEAN`; ``padding_mode`` also applies to the main convs.
+        norm: as in :class:`PEAN`.
+        padding_mode: as in :class:`PEAN`; also applies to the main convs.
+        activation: as in :class:`PEAN`.
 
     Shapes:
         - ``x``: ``(B, in_channels, H, W)``; ``cond``: ``(B, cond_channels, H', W')``
         - output: ``(B, out_channels, H, W)``
 
-    Example:
+    Examples:
         >>> import torch
         >>> block = PEANResBlock(8, 4, cond_channels=2)
         >>> block(torch.randn(1, 8, 10, 12), torch.randn(1, 2, 10, 12)).shape
@@ -283,12 +285,14 @@ class ResBlock(nn.Module):
         in_channels: channels of ``x``.
         out_channels: channels of the output (default ``in_channels``); a 1x1
             convolution adapts the shortcut when they differ.
-        norm, padding_mode, activation: as in :class:`PEAN`.
+        norm: as in :class:`PEAN`.
+        padding_mode: as in :class:`PEAN`.
+        activation: as in :class:`PEAN`.
 
     Shapes:
         ``(B, in_channels, H, W)`` -> ``(B, out_channels, H, W)``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> ResBlock(8)(torch.randn(1, 8, 9, 9)).shape
         torch.Size([1, 8, 9, 9])

@@ -13,7 +13,7 @@ Decoder (``variant="normfuse"``)::
 ``cat(S, D)`` and its blocks are plain :class:`~normfuse.layers.ResBlock` s
 with batch normalisation instead of PEAN.
 
-Example:
+Examples:
     >>> import torch
     >>> from normfuse.network import NormFuseConfig, NormFuseNet
     >>> net = NormFuseNet(NormFuseConfig(width=8)).eval()

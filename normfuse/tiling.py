@@ -7,7 +7,7 @@ them and only their centres are kept, so the stitched result has no seams and
 matches the whole-image result up to floating-point rounding, as long as the
 margin is at least the receptive-field radius.
 
-Example:
+Examples:
     >>> import torch
     >>> x = torch.rand(1, 1, 50, 70)
     >>> y = tiled_map(lambda a, b: a + b, x, x, tile=32, margin=4)
@@ -44,7 +44,8 @@ def tiled_map(
 
     Args:
         fn: maps two ``(B, C, h, w)`` tiles to one ``(B, C_out, h, w)`` tile.
-        a, b: ``(B, C, H, W)`` inputs of the same height and width (any device).
+        a: ``(B, C, H, W)`` first input (any device).
+        b: ``(B, C, H, W)`` second input, same height and width as ``a``.
         tile: side of the kept part of each tile.
         margin: context added on every side of a tile (clipped at the image border).
 

@@ -67,12 +67,13 @@ def test_colour_visible_gives_colour_output_with_visible_chroma(fuser, roadscene
     assert (y - to_ycc(vis)[0]).abs().mean() > 0.01
 
 
-def test_feature_path_reproduces_fuse_exactly(fuser, tno_pair):
+def test_feature_path_reproduces_fuse(fuser, tno_pair):
     ir = torch.from_numpy(tno_pair[0] / 255.0).float()[None, None]
     vis = torch.from_numpy(tno_pair[1] / 255.0).float()[None, None]
     fused = fuser.fuse(ir, vis)
     feats = fuser.fuse_features(fuser.encode(ir), fuser.encode(vis))
-    assert torch.equal(fuser.decode(feats), fused)
+    # fuse runs the folded FusionPlan; the feature path is the layer-by-layer reference
+    assert (fuser.decode(feats) - fused).abs().max() < 1e-4
     s, d = fuser.decompose(vis)
     assert s.shape == d.shape == (1, fuser.config.width, *ir.shape[-2:])
 

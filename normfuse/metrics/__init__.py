@@ -12,7 +12,7 @@ lookup), :mod:`.basic` (EN, SD, SF, MG), :mod:`.information` (MI),
 :mod:`.vif` (VIF, VIFp), :mod:`.qabf` (Qabf), :mod:`.structural` (SSIM, SCD,
 CC, PSNR), :mod:`.api` (compute, folders, reports).
 
-Example:
+Examples:
     >>> from normfuse import metrics
     >>> from normfuse.samples import sample_pair_paths
     >>> ir, vis = sample_pair_paths()

@@ -1,6 +1,6 @@
 """Computing metrics for an image or a folder, and writing the results (CSV, JSON, Markdown).
 
-Example:
+Examples:
     >>> from normfuse.samples import sample_pair_paths
     >>> ir, vis = sample_pair_paths()
     >>> scores = compute(vis, ir, vis, names=["EN", "SSIM"])
@@ -52,7 +52,7 @@ def compute(
         ValueError: an unknown name (the message lists the valid ones), images of different
             sizes (the message names both), or a metric that needs sources without them.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))
         >>> s = compute(x, x, x)
@@ -99,7 +99,7 @@ def match_folders(
         ValueError: a folder is missing or has no images, two images in one folder
             share a stem, or fused images lack a partner (all such names are listed).
 
-    Example:
+    Examples:
         >>> import tempfile, numpy as np, imageio.v3 as iio
         >>> d = Path(tempfile.mkdtemp())
         >>> for sub, name in [("f", "1.png"), ("i", "1.bmp"), ("v", "1.jpg"), ("f", "2.png")]:
@@ -140,7 +140,7 @@ def evaluate_folder(
         ``(per_image, mean)``: ``per_image[stem][metric]`` and ``mean[metric]`` (the plain
         mean over images; a NaN for one image makes that metric's mean NaN).
 
-    Example:
+    Examples:
         >>> import tempfile, numpy as np, imageio.v3 as iio
         >>> d = Path(tempfile.mkdtemp())
         >>> x = np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))
@@ -178,7 +178,7 @@ def write_csv(
     Columns are ``index_name`` then ``metrics`` (default: every metric found, in first-seen
     order); values are written with ``digits`` decimals, missing ones left empty.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> p = write_csv(Path(tempfile.mkdtemp()) / "m.csv", {"01": {"EN": 7.0, "SD": 40.123456789}})
         >>> print(p.read_text().strip())
@@ -214,7 +214,7 @@ def write_json(path: str | os.PathLike, data) -> Path:
 
     Non-finite numbers (NaN, the infinite PSNR of identical images) become ``null``.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> p = write_json(Path(tempfile.mkdtemp()) / "m.json", {"mean": {"EN": 7.0, "PSNR": float("inf")}})
         >>> json.loads(p.read_text())
@@ -241,7 +241,7 @@ def markdown_table(
         mark_best: bold the best value of each registered metric's column (by its ``higher_is_better``).
         index_name: header of the first column.
 
-    Example:
+    Examples:
         >>> print(markdown_table({"A": {"EN": 7.0061, "SD": 42.0}, "B": {"EN": 6.5}}, ["EN", "SD"], mark_best=True))
         | method | EN | SD |
         | --- | --- | --- |

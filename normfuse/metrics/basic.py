@@ -3,7 +3,7 @@
 All functions take an 8-bit grey image as a 2-D array on the 0-255 scale
 (see :func:`normfuse.metrics.images.to_gray8`) and compute in float64.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> ramp = np.arange(256, dtype=np.uint8).reshape(16, 16)
     >>> entropy(ramp), standard_deviation(np.array([[0, 2]]))
@@ -40,7 +40,7 @@ def _f64(x) -> np.ndarray:
 def histogram256(f) -> np.ndarray:
     """Counts of the grey levels 0..255 of an 8-bit grey image (values are rounded first).
 
-    Example:
+    Examples:
         >>> histogram256(np.array([[0, 0, 255]]))[[0, 255]]
         array([2, 1])
     """
@@ -61,7 +61,7 @@ def histogram256(f) -> np.ndarray:
 def entropy(f) -> float:
     """Shannon entropy (bits) of the 256-bin grey-level histogram.
 
-    Example:
+    Examples:
         >>> entropy(np.full((4, 4), 7)), entropy(np.array([[0, 255]]))
         (0.0, 1.0)
     """
@@ -83,7 +83,7 @@ def entropy(f) -> float:
 def standard_deviation(f) -> float:
     """Population standard deviation of all pixels.
 
-    Example:
+    Examples:
         >>> standard_deviation(np.array([[0, 0], [4, 4]]))
         2.0
     """
@@ -105,7 +105,7 @@ def standard_deviation(f) -> float:
 def standard_deviation_colmean(f) -> float:
     """Root mean square deviation of each pixel from the mean of its column.
 
-    Example:
+    Examples:
         >>> standard_deviation_colmean(np.array([[0, 0], [4, 4]]))   # rows differ: columns vary
         2.0
         >>> standard_deviation_colmean(np.array([[0, 4], [0, 4]]))   # each column is constant
@@ -129,7 +129,7 @@ def standard_deviation_colmean(f) -> float:
 def spatial_frequency(f) -> float:
     """Spatial frequency ``sqrt(RF^2 + CF^2)`` from forward differences (no padding).
 
-    Example:
+    Examples:
         >>> spatial_frequency(np.array([[0, 3], [4, 7]]))   # RF^2 = 9, CF^2 = 16
         5.0
     """
@@ -154,7 +154,7 @@ def spatial_frequency(f) -> float:
 def spatial_frequency_uint8(f) -> float:
     """Spatial frequency as uint8 arithmetic computes it: differences clipped at 0, squares at 255.
 
-    Example:
+    Examples:
         >>> spatial_frequency_uint8(np.array([[0, 3], [4, 1]]))   # rows: 3^2, 0 (-3 saturates); cols: 4^2, 0
         3.5355...
     """
@@ -182,7 +182,7 @@ def spatial_frequency_uint8(f) -> float:
 def spatial_frequency_zeropad(f) -> float:
     """Spatial frequency from same-size forward differences of the zero-padded image.
 
-    Example:
+    Examples:
         >>> spatial_frequency_zeropad(np.array([[3]]))   # RF^2 = CF^2 = 3^2
         4.2426...
     """
@@ -206,7 +206,7 @@ def spatial_frequency_zeropad(f) -> float:
 def mean_gradient(f) -> float:
     """Average gradient ``sum(sqrt((gx^2 + gy^2) / 2)) / ((M-1)(N-1))`` with ``numpy.gradient``.
 
-    Example:
+    Examples:
         >>> mean_gradient(np.array([[0, 2], [0, 2]]))   # gx = 2, gy = 0 everywhere: 4 * sqrt(2) / 1
         5.6568...
     """

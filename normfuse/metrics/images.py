@@ -11,7 +11,7 @@ array of whole numbers 0..255.  :func:`to_gray8` makes it:
    uint8 colour is converted with exact integer arithmetic so that ties such
    as ``Y = 127.5`` always go up.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> to_gray8(np.array([[0.0, 0.5, 1.0]]))
     array([[  0., 128., 255.]])
@@ -112,7 +112,7 @@ def to_gray8(img: ImageLike) -> np.ndarray:
         ValueError: unsupported shape, float values outside [0, 1], or a batch of several images.
         TypeError: not an array, tensor or path.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rgb = np.zeros((1, 2, 3), np.uint8); rgb[0, 1] = (255, 0, 0)
         >>> to_gray8(rgb)   # 0.299 * 255 = 76.245 -> 76
@@ -143,7 +143,7 @@ def gray8_triplet(fused: ImageLike, ir: ImageLike | None, vis: ImageLike | None)
     Raises:
         ValueError: the sizes differ; the message names both sizes.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> f, a, b = gray8_triplet(np.zeros((2, 3), np.uint8), np.ones((2, 3)), None)
         >>> f.shape, float(a.max()), b is None

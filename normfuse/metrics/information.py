@@ -2,7 +2,7 @@
 
 Histograms are 256 x 256 joint histograms of 8-bit grey levels.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> x = np.arange(256).reshape(16, 16)
     >>> mutual_information(x, x)    # MI(x, x) = H(x) = 8 bits
@@ -33,7 +33,7 @@ def _levels(x) -> np.ndarray:
 def joint_histogram(x, y) -> np.ndarray:
     """256 x 256 counts ``h[i, j]`` of pixels with level ``i`` in ``x`` and ``j`` in ``y``.
 
-    Example:
+    Examples:
         >>> h = joint_histogram(np.array([[0, 1]]), np.array([[5, 5]]))
         >>> int(h[0, 5]), int(h[1, 5]), int(h.sum())
         (1, 1, 2)
@@ -50,7 +50,7 @@ def mutual_information(x, y, base: float = 2.0) -> float:
     ``sum p(i, j) log(p(i, j) / (p(i) p(j)))`` over the non-empty bins, logarithm to ``base``
     (``base=np.e`` gives nats).
 
-    Example:
+    Examples:
         >>> x = np.array([[0, 0, 255, 255]])
         >>> mutual_information(x, x), mutual_information(x, np.array([[0, 9, 0, 9]]))
         (1.0, 0.0)
@@ -76,7 +76,7 @@ def mutual_information(x, y, base: float = 2.0) -> float:
 def fusion_mi(f, a, b) -> float:
     """``MI(A, F) + MI(B, F)`` in bits.
 
-    Example:
+    Examples:
         >>> x = np.arange(256).reshape(16, 16)
         >>> fusion_mi(x, x, x)     # = 2 * EN(x) when F = A = B
         16.0
@@ -98,7 +98,7 @@ def fusion_mi(f, a, b) -> float:
 def fusion_mi_nats(f, a, b) -> float:
     """``MI(A, F) + MI(B, F)`` in nats.
 
-    Example:
+    Examples:
         >>> x = np.arange(256).reshape(16, 16)
         >>> round(fusion_mi_nats(x, x, x), 4)   # 16 ln 2
         11.0904

@@ -23,7 +23,7 @@ instead of ``Tg / (1 + e^-7.5) = 0.99885 Tg``: up to 0.12 % more per tied pixel
 (``F = A = B`` gives 0.9753 instead of 0.9748).  The metric ``Qabf`` follows the
 paper (``G = 1``); ``qabf(f, a, b, tie_rule="matlab")`` gives the MATLAB variant.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> x = np.tile(np.arange(32.0) * 8, (32, 1))
     >>> round(qabf(x, x, x), 4)
@@ -52,7 +52,7 @@ _H_Y = np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]])
 def sobel_strength_orientation(x) -> tuple[np.ndarray, np.ndarray]:
     """Sobel edge strength ``g`` and orientation ``alpha`` in [-pi/2, pi/2] (zero padding at the borders).
 
-    Example:
+    Examples:
         >>> g, alpha = sobel_strength_orientation(np.tile([0.0, 0.0, 1.0, 1.0], (4, 1)))
         >>> g[1], abs(float(alpha[1, 1]))     # a vertical edge: horizontal gradient, angle 0
         (array([0., 4., 4., 4.]), 0.0)
@@ -99,7 +99,7 @@ def qabf(f, a, b, tie_rule: Literal["paper", "matlab"] = "paper") -> float:
     Returns NaN when both sources are flat (no edges to preserve).  ``tie_rule="matlab"``
     uses ``G = gF`` where ``gS == gF`` as the common MATLAB code does (see the module notes).
 
-    Example:
+    Examples:
         >>> x = np.tile(np.arange(32.0) * 8, (32, 1))
         >>> round(qabf(np.full_like(x, 100.0), x, x), 3)   # edges lost (zero padding adds border edges to F)
         0.132

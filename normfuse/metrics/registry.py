@@ -4,7 +4,7 @@ Metric modules register their functions with :func:`register`; users look
 them up with :func:`get`, list them with :func:`available` or browse
 :data:`METRICS` (a read-only ``name -> MetricInfo`` mapping).
 
-Example:
+Examples:
     >>> import normfuse.metrics  # registers the built-in metrics
     >>> info = get("EN")
     >>> info.full_name, info.higher_is_better, info.value_range
@@ -49,7 +49,7 @@ class MetricInfo:
     Calling the object computes the metric from any accepted inputs (arrays,
     tensors, paths), converting them with :func:`~normfuse.metrics.images.to_gray8`.
 
-    Example:
+    Examples:
         >>> import numpy as np, normfuse.metrics
         >>> get("SD")(np.array([[0, 255]], np.uint8))
         127.5
@@ -96,7 +96,7 @@ def register(
     Raises:
         ValueError: ``name`` is already registered.
 
-    Example:
+    Examples:
         >>> @register("demo_max", full_name="maximum grey level", higher_is_better=True,
         ...           value_range=(0.0, 255.0), needs_sources=False, reference="-", convention="max of F")
         ... def _demo(f):
@@ -128,7 +128,7 @@ def register(
 def unregister(name: str) -> None:
     """Remove a metric registered with :func:`register` (mainly for tests and experiments).
 
-    Example:
+    Examples:
         >>> unregister("no such metric")
         Traceback (most recent call last):
         ...
@@ -142,7 +142,7 @@ def unregister(name: str) -> None:
 def available() -> list[str]:
     """Names of all registered metrics: the 11 primary ones in report order, then the variants.
 
-    Example:
+    Examples:
         >>> import normfuse.metrics
         >>> available()[:4]
         ['EN', 'SD', 'SF', 'MG']
@@ -166,7 +166,7 @@ def get(name: str) -> MetricInfo:
     Raises:
         ValueError: unknown name; the message lists the valid ones.
 
-    Example:
+    Examples:
         >>> import normfuse.metrics
         >>> get("qabf").name
         'Qabf'
@@ -183,7 +183,7 @@ def resolve_names(names) -> list[str]:
     Raises:
         ValueError: one or more unknown names; the message lists them and the valid ones.
 
-    Example:
+    Examples:
         >>> import normfuse.metrics
         >>> resolve_names(["en", "MI_nats"])
         ['EN', 'MI_nats']

@@ -1,6 +1,6 @@
 """Metrics comparing the fused image with each source: SSIM, SCD, CC, PSNR.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> a = np.array([[0.0, 1, 2, 3]]); b = np.array([[3.0, 1, 2, 0]])
     >>> correlation(a, a), correlation(a, b)
@@ -29,7 +29,7 @@ def _f64(x) -> np.ndarray:
 def correlation(x, y) -> float:
     """Pearson correlation of all pixels of two images (MATLAB ``corr2``); NaN if either is constant.
 
-    Example:
+    Examples:
         >>> correlation(np.array([[1.0, 2.0]]), np.array([[5.0, 5.0]]))
         nan
     """
@@ -44,7 +44,7 @@ def correlation(x, y) -> float:
 def ssim(x, y) -> float:
     """Mean SSIM of two 8-bit grey images with :data:`SSIM_OPTIONS` (Gaussian 11 x 11 window, sigma 1.5).
 
-    Example:
+    Examples:
         >>> x = np.tile(np.arange(16.0) * 16, (16, 1))
         >>> ssim(x, x)
         1.0
@@ -69,7 +69,7 @@ def ssim(x, y) -> float:
 def fusion_ssim(f, a, b) -> float:
     """``SSIM(A, F) + SSIM(B, F)``.
 
-    Example:
+    Examples:
         >>> x = np.tile(np.arange(16.0) * 16, (16, 1))
         >>> fusion_ssim(x, x, x)
         2.0
@@ -91,7 +91,7 @@ def fusion_ssim(f, a, b) -> float:
 def scd(f, a, b) -> float:
     """``corr(F - B, A) + corr(F - A, B)``.
 
-    Example:
+    Examples:
         >>> a = np.array([[0.0, 10, 0, 10]]); b = np.array([[0.0, 0, 10, 10]])
         >>> scd(a + b, a, b)     # F keeps both sources completely
         2.0
@@ -113,7 +113,7 @@ def scd(f, a, b) -> float:
 def cc(f, a, b) -> float:
     """``(corr(A, F) + corr(B, F)) / 2``.
 
-    Example:
+    Examples:
         >>> a = np.array([[0.0, 1, 2, 3]])
         >>> cc(a, a, a[:, ::-1])
         0.0
@@ -134,7 +134,7 @@ def cc(f, a, b) -> float:
 def psnr(f, a, b) -> float:
     """``10 log10(255^2 / ((MSE(A, F) + MSE(B, F)) / 2))``.
 
-    Example:
+    Examples:
         >>> f = np.zeros((2, 2)); a = np.full((2, 2), 255.0)
         >>> psnr(f, a, f)      # mean MSE = 255^2 / 2
         3.0102...

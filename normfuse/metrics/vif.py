@@ -31,7 +31,7 @@ registered ``VIFp`` metric sums it over both sources.
 
 Images must be at least 41 x 41 pixels (so that the fourth scale is not empty).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> x = rng.integers(0, 256, (64, 64)).astype(float)
@@ -137,7 +137,7 @@ def _information_maps(
 def viff(f, a, b) -> float:
     """Fusion VIF (VIFF) of fused ``f`` with sources ``a`` (IR) and ``b`` (visible).
 
-    Example:
+    Examples:
         >>> x = np.tile(np.arange(64.0) * 4, (64, 1))
         >>> round(viff(x, x, x), 6)     # fused identical to both sources
         1.0
@@ -164,7 +164,7 @@ def vifp(ref, dist) -> float:
 
     Returns NaN when ``ref`` is flat at every scale (no information to preserve).
 
-    Example:
+    Examples:
         >>> x = np.tile(np.arange(64.0) * 4, (64, 1))
         >>> round(vifp(x, x), 6), round(vifp(x, np.full_like(x, 128.0)), 6)
         (1.0, 0.0)
@@ -196,7 +196,7 @@ def vifp(ref, dist) -> float:
 def fusion_vifp(f, a, b) -> float:
     """``VIFp(A, F) + VIFp(B, F)``.
 
-    Example:
+    Examples:
         >>> x = np.tile(np.arange(64.0) * 4, (64, 1))
         >>> round(fusion_vifp(x, x, x), 6)
         2.0

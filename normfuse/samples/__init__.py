@@ -6,7 +6,7 @@ from the TNO Image Fusion Dataset by A. Toet (figshare,
 doi:10.6084/m9.figshare.1008029, published there under CC BY 4.0), converted
 losslessly from BMP to PNG.
 
-Example:
+Examples:
     >>> ir_path, vis_path = sample_pair_paths()
     >>> ir_path.name, vis_path.name
     ('tno17_ir.png', 'tno17_vis.png')

@@ -79,7 +79,7 @@ class PairedImageFolder(Dataset):
         ImageReadError: a file cannot be read (named).
         ValueError: a pair's sizes differ or an image is smaller than the crop (named).
 
-    Example:
+    Examples:
         >>> import os
         >>> from normfuse.samples import data_root
         >>> ds = PairedImageFolder(data_root() / "tno", crop=CropPolicy(size=64))  # doctest: +SKIP

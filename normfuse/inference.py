@@ -1,0 +1,257 @@
+"""A fast, inference-only fusion path: :class:`FusionPlan`.
+
+:meth:`NormFuseNet.fuse <normfuse.network.NormFuseNet.fuse>` is the reference:
+it runs every layer as written.  A :class:`FusionPlan` computes the same
+function with fewer passes over memory, which is what limits a network this
+narrow on a CPU:
+
+- every eval-mode batch normalisation (running statistics) is folded into the
+  convolution before it (a per-channel scale of the weights and a bias);
+- convolutions that read the same tensor are merged into one wider
+  convolution: the structure and detail heads, the shared convs of all four
+  PEAN layers (they all read the fused detail map) and each PEAN's gamma and
+  beta convs;
+- both images are encoded in one batch;
+- activations, the PEAN modulation ``gamma * h + beta`` and the residual
+  additions run in place;
+- tensors are channels_last, where oneDNN's convolutions are fastest.
+
+In float32 the plan agrees with the reference to float rounding (on the TNO
+set at most one grey level after rounding to 8 bits; ``tests/test_inference.py``).
+With ``dtype=torch.bfloat16`` the convolutions and activations run in bfloat16
+(several times faster on CPUs with AVX512-BF16 or AMX, but not within one
+grey level; see ``docs/performance.md``).
+
+Examples:
+    >>> import torch
+    >>> from normfuse.network import NormFuseConfig, NormFuseNet
+    >>> from normfuse.inference import FusionPlan
+    >>> net = NormFuseNet(NormFuseConfig(width=8)).eval()
+    >>> plan = FusionPlan(net)
+    >>> ir, vis = torch.rand(1, 1, 24, 32), torch.rand(1, 1, 24, 32)
+    >>> with torch.inference_mode():
+    ...     fast, ref = plan(ir, vis), net.fuse(ir, vis)
+    >>> fast.shape, bool((fast - ref).abs().max() < 1e-4)
+    (torch.Size([1, 1, 24, 32]), True)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import Norm2d, PEANResBlock, ResBlock
+from .network import FusionRule, NormFuseNet, _combine
+
+__all__ = ["FusionPlan", "plan_supported"]
+
+
+def plan_supported(net: NormFuseNet) -> str | None:
+    """Return ``None`` if :class:`FusionPlan` can run ``net``, else the reason it cannot."""
+    cfg = net.config
+    if cfg.norm == "instance":
+        return "instance normalisation cannot be folded into the convolutions"
+    if cfg.variant == "normfuse" and cfg.fusion_norm_stats != "running":
+        return "fusion_norm_stats='input' normalises with the fused maps' own statistics"
+    return None
+
+
+class _Conv(nn.Module):
+    """A convolution with folded normalisation and the network's padding mode.
+
+    Reflect and replicate padding of a 3x3 convolution are done without padding
+    the whole input (a full copy of every feature map, the slowest step of a
+    narrow network): the convolution runs with zero padding, and its one-pixel
+    border is recomputed from four thin strips padded the right way.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, padding_mode: str):
+        super().__init__()
+        self.register_buffer("weight", weight.detach().clone())
+        self.register_buffer("bias", None if bias is None else bias.detach().clone())
+        self.pad = weight.shape[-1] // 2
+        self.padding_mode = padding_mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w, b, mode = self.weight, self.bias, self.padding_mode
+        if self.pad == 0:
+            return F.conv2d(x, w, b)
+        if mode == "zeros":
+            return F.conv2d(x, w, b, padding=self.pad)
+        if self.pad != 1 or mode not in ("reflect", "replicate"):
+            return F.conv2d(F.pad(x, (self.pad,) * 4, mode=mode), w, b)
+        out = F.conv2d(x, w, b, padding=1)
+        # rows 0 and H-1 (corners included), then columns 0 and W-1
+        out[:, :, :1] = F.conv2d(F.pad(x[:, :, :2], (1, 1, 1, 0), mode=mode), w, b)
+        out[:, :, -1:] = F.conv2d(F.pad(x[:, :, -2:], (1, 1, 0, 1), mode=mode), w, b)
+        if x.shape[-2] <= 2:
+            return out
+        out[:, :, 1:-1, :1] = F.conv2d(F.pad(x[:, :, :, :2], (1, 0, 0, 0), mode=mode), w, b)
+        out[:, :, 1:-1, -1:] = F.conv2d(F.pad(x[:, :, :, -2:], (0, 1, 0, 0), mode=mode), w, b)
+        return out
+
+
+def _folded(conv: nn.Conv2d, norm: Norm2d | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Weights and bias of ``norm(conv(x))`` as one convolution (``norm`` in eval mode, running statistics)."""
+    w = conv.weight.detach().float()
+    b = None if conv.bias is None else conv.bias.detach().float()
+    if norm is None or norm.norm == "none":
+        return w, b
+    if norm.norm != "batch":
+        raise ValueError(f"cannot fold {norm.norm!r} normalisation into a convolution")
+    scale = torch.rsqrt(norm.running_var.float() + norm.eps)
+    shift = -norm.running_mean.float() * scale
+    if norm.weight is not None:
+        scale = scale * norm.weight.float()
+        shift = shift * norm.weight.float() + norm.bias.float()
+    if b is not None:
+        shift = shift + b * scale
+    return w * scale[:, None, None, None], shift
+
+
+def _merged(parts: list[tuple[torch.Tensor, torch.Tensor | None]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack several convolutions that read the same input into one (outputs concatenated)."""
+    weights = torch.cat([w for w, _ in parts], 0)
+    biases = torch.cat([b if b is not None else w.new_zeros(w.shape[0]) for w, b in parts], 0)
+    return weights, biases
+
+
+def _activation(module: nn.Module):
+    """An in-place version of the network's activation where one exists."""
+    if isinstance(module, nn.LeakyReLU):
+        slope = module.negative_slope
+        return lambda x: F.leaky_relu_(x, slope)
+    if isinstance(module, nn.ReLU):
+        return torch.relu_
+    return module
+
+
+class _PlainBlock(nn.Module):
+    """:class:`~normfuse.layers.ResBlock` with folded normalisations."""
+
+    def __init__(self, block: ResBlock, padding_mode: str):
+        super().__init__()
+        self.conv1 = _Conv(*_folded(block.conv1, block.norm1), padding_mode)
+        self.conv2 = _Conv(*_folded(block.conv2, block.norm2), padding_mode)
+        self.shortcut = None if isinstance(block.shortcut, nn.Identity) else _Conv(*_folded(block.shortcut), padding_mode)
+        self.act1, self.act2 = _activation(block.act1), _activation(block.act2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(self.act1(self.conv1(x)))
+        y += x if self.shortcut is None else self.shortcut(x)
+        return self.act2(y)
+
+
+class _PEANPlanBlock(nn.Module):
+    """:class:`~normfuse.layers.PEANResBlock` whose PEAN inputs ``a1, a2`` (after the shared convs) are given."""
+
+    def __init__(self, block: PEANResBlock, padding_mode: str):
+        super().__init__()
+        self.conv1 = _Conv(*_folded(block.conv1, block.pean1.norm), padding_mode)
+        self.conv2 = _Conv(*_folded(block.conv2, block.pean2.norm), padding_mode)
+        self.shortcut = None if isinstance(block.shortcut, nn.Identity) else _Conv(*_folded(block.shortcut), padding_mode)
+        self.gb1 = _Conv(*_merged([_folded(block.pean1.to_gamma), _folded(block.pean1.to_beta)]), padding_mode)
+        self.gb2 = _Conv(*_merged([_folded(block.pean2.to_gamma), _folded(block.pean2.to_beta)]), padding_mode)
+        self.act1, self.act2 = _activation(block.act1), _activation(block.act2)
+        self.width = block.pean1.num_features
+
+    def _modulate(self, h: torch.Tensor, gb: torch.Tensor) -> torch.Tensor:
+        # gamma * h + beta with gamma = 1 + delta:  h + delta * h + beta
+        delta, beta = gb[:, : self.width], gb[:, self.width :]
+        return torch.addcmul(beta, delta, h).add_(h)
+
+    def forward(self, x: torch.Tensor, a1: torch.Tensor, a2: torch.Tensor) -> torch.Tensor:
+        y = self.act1(self._modulate(self.conv1(x), self.gb1(a1)))
+        y = self._modulate(self.conv2(y), self.gb2(a2))
+        y += x if self.shortcut is None else self.shortcut(x)
+        return self.act2(y)
+
+
+class FusionPlan(nn.Module):
+    """The fuse path of a :class:`~normfuse.network.NormFuseNet`, folded for fast inference.
+
+    The plan copies the network's weights when it is built: rebuild it after
+    changing the network.  It is inference-only (no gradients flow to the
+    network's parameters).
+
+    Args:
+        net: the network (its eval-mode behaviour is what the plan computes).
+        channels_last: keep activations channels_last (fastest with oneDNN on CPU).
+
+    Shapes:
+        ``ir``, ``vis``: ``(B, in_channels, H, W)`` float in [0, 1] with ``H, W >= 2``;
+        output ``(B, in_channels, H, W)`` float32 in [0, 1].
+
+    Raises:
+        ValueError: the network cannot be folded (see :func:`plan_supported`).
+    """
+
+    def __init__(self, net: NormFuseNet, channels_last: bool = True):
+        super().__init__()
+        reason = plan_supported(net)
+        if reason is not None:
+            raise ValueError(f"FusionPlan cannot run this network: {reason}")
+        cfg = net.config
+        pm = cfg.padding_mode
+        enc, dec = net.encoder, net.decoder
+        self.config = cfg
+        self.width = cfg.width
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.conv_in = _Conv(*_folded(enc.conv_in[0], enc.conv_in[1]), pm)
+        self.act_in = _activation(enc.conv_in[2])
+        self.res1 = _PlainBlock(enc.res1, pm)
+        self.res2 = _PlainBlock(enc.res2, pm)
+        # structure and detail heads read r2: one conv with 2 * width outputs
+        self.heads = _Conv(
+            *_merged([_folded(enc.to_structure[0], enc.to_structure[1]), _folded(enc.to_detail[0], enc.to_detail[1])]), pm
+        )
+        self.variant = cfg.variant
+        if cfg.variant == "normfuse":
+            peans = [dec.block1.pean1, dec.block1.pean2, dec.block2.pean1, dec.block2.pean2]
+            # all four PEAN layers condition on the same fused detail map: one shared conv
+            self.shared = _Conv(*_merged([_folded(p.shared[0]) for p in peans]), pm)
+            self.act_shared = _activation(peans[0].shared[1])
+            self.hidden = peans[0].shared[0].out_channels
+            self.block1 = _PEANPlanBlock(dec.block1, pm)
+            self.block2 = _PEANPlanBlock(dec.block2, pm)
+        else:
+            self.block1 = _PlainBlock(dec.block1, pm)
+            self.block2 = _PlainBlock(dec.block2, pm)
+        self.conv_out = _Conv(*_folded(dec.conv_out), pm)
+        if channels_last:
+            for buf in self.buffers():
+                if buf.ndim == 4:
+                    buf.data = buf.data.contiguous(memory_format=torch.channels_last)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(B, C, H, W)`` images -> ``(S, D, r1, r2)``, each ``(B, width, H, W)`` (S and D are channel views)."""
+        r1 = self.res1(self.act_in(self.conv_in(x)))
+        r2 = self.res2(r1)
+        sd = torch.tanh_(self.heads(r2))
+        return sd[:, : self.width], sd[:, self.width :], r1, r2
+
+    def forward(self, ir: torch.Tensor, vis: torch.Tensor, rule: FusionRule | None = None) -> torch.Tensor:
+        """Fuse ``ir`` and ``vis`` with ``rule`` (default: the network's ``config.fusion``)."""
+        if ir.shape != vis.shape:
+            raise ValueError(f"ir and vis must have the same shape, got {tuple(ir.shape)} and {tuple(vis.shape)}")
+        rule = rule or self.config.fusion
+        n = ir.shape[0]
+        x = torch.cat([ir, vis], 0).to(self.conv_in.weight.device).contiguous(memory_format=self.memory_format)
+        s, d, r1, r2 = self.encode(x)
+        s = _combine(rule.structure, s[:n], s[n:])
+        d = _combine(rule.detail, d[:n], d[n:])
+        r1 = _combine(rule.skip, r1[:n], r1[n:])
+        r2 = _combine(rule.skip, r2[:n], r2[n:])
+        fmt = self.memory_format
+        s, d, r1, r2 = (t.contiguous(memory_format=fmt) for t in (s, d, r1, r2))
+        if self.variant == "normfuse":
+            a = self.act_shared(self.shared(d))
+            k = self.hidden
+            a = [a[:, i * k : (i + 1) * k] for i in range(4)]
+            p1 = self.block1(s, a[0], a[1])
+            p2 = self.block2(torch.cat([p1, r2], 1), a[2], a[3])
+        else:
+            p1 = self.block1(torch.cat([s, d], 1))
+            p2 = self.block2(torch.cat([p1, r2], 1))
+        return torch.sigmoid(self.conv_out(torch.cat([p2, r1], 1))).float()

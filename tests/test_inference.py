@@ -1,0 +1,98 @@
+"""FusionPlan (the folded fast path) computes what NormFuseNet.fuse computes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from normfuse import NormFuser
+from normfuse.inference import FusionPlan, plan_supported
+from normfuse.network import FusionRule, NormFuseConfig, NormFuseNet
+
+
+def _trained_statistics(net: NormFuseNet) -> NormFuseNet:
+    """Give every batch norm non-trivial running statistics and affine weights, as training would."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for m in net.modules():
+            if hasattr(m, "running_mean"):
+                m.momentum = 1.0
+                if m.weight is not None:
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.2, 0.2)
+        net.train()
+        net(torch.rand(2, 1, 24, 24))
+    return net.eval()
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        NormFuseConfig(width=8),
+        NormFuseConfig(width=8, variant="rescat"),
+        NormFuseConfig(width=6, padding_mode="zeros", activation="relu", pean_hidden=4),
+        NormFuseConfig(width=6, padding_mode="replicate", activation="gelu"),
+        NormFuseConfig(width=4, padding_mode="circular", norm="none"),
+    ],
+    ids=["normfuse", "rescat", "zeros-relu-hidden4", "replicate-gelu", "circular-nonorm"],
+)
+@pytest.mark.parametrize("size", [(2, 2), (3, 7), (31, 40)])
+def test_plan_matches_reference(cfg, size):
+    net = _trained_statistics(NormFuseNet(cfg))
+    ir, vis = torch.rand(2, 1, *size), torch.rand(2, 1, *size)
+    with torch.inference_mode():
+        ref = net.fuse(ir, vis)
+        out = FusionPlan(net)(ir, vis)
+    assert out.shape == ref.shape and out.dtype == torch.float32
+    assert (out - ref).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("rule", [FusionRule(), FusionRule("mean", "max", "max"), FusionRule("ir", "vis", "mean")])
+def test_plan_follows_the_rule(rule):
+    net = _trained_statistics(NormFuseNet(NormFuseConfig(width=8)))
+    ir, vis = torch.rand(1, 1, 20, 20), torch.rand(1, 1, 20, 20)
+    with torch.inference_mode():
+        ref = net.fuse(ir, vis, rule)
+        out = FusionPlan(net)(ir, vis, rule)
+        other = FusionPlan(net)(ir, vis, FusionRule("vis", "ir", "ir"))
+    assert (out - ref).abs().max() < 1e-5
+    assert (other - ref).abs().max() > 1e-3  # the rule really changes the result
+
+
+def test_plan_refuses_what_it_cannot_fold():
+    inst = NormFuseNet(NormFuseConfig(width=4, norm="instance"))
+    stats = NormFuseNet(NormFuseConfig(width=4, fusion_norm_stats="input"))
+    assert "instance" in plan_supported(inst)
+    assert "input" in plan_supported(stats)
+    assert plan_supported(NormFuseNet(NormFuseConfig(width=4))) is None
+    with pytest.raises(ValueError, match="instance"):
+        FusionPlan(inst)
+
+
+def test_fuser_falls_back_to_the_reference_path():
+    """A network the plan cannot run is fused layer by layer, bit for bit like NormFuseNet.fuse."""
+    net = NormFuseNet(NormFuseConfig(width=4, fusion_norm_stats="input")).eval()
+    fuser = NormFuser(net, device="cpu", precision="fp32")
+    ir, vis = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
+    with torch.inference_mode():
+        ref = net.fuse(ir, vis)
+    assert torch.equal(fuser.fuse(ir, vis), ref.clamp(0, 1))
+
+
+def test_plan_on_real_tno_pairs_within_one_grey_level(data_dir):
+    """The default (fp32, folded) path against the layer-by-layer network on real TNO pairs."""
+    import imageio.v3 as iio
+
+    fuser = NormFuser.from_pretrained(device="cpu", precision="fp32")
+    plan = FusionPlan(fuser.net)
+    names = ["01", "10", "17", "25"]
+    for name in names:
+        ir = torch.from_numpy(iio.imread(data_dir / "tno" / "ir" / f"{name}.bmp") / 255.0).float()[None, None]
+        vis = torch.from_numpy(iio.imread(data_dir / "tno" / "vis" / f"{name}.bmp") / 255.0).float()[None, None]
+        with torch.inference_mode():
+            ref = (fuser.net.fuse(ir, vis) * 255).round().numpy()
+            out = (plan(ir, vis) * 255).round().numpy()
+        diff = np.abs(out - ref)
+        assert diff.max() <= 1, (name, diff.max())
+        assert (diff > 0).mean() < 1e-3, (name, (diff > 0).mean())
