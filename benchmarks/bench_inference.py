@@ -3,7 +3,11 @@
 Every configuration runs in its own subprocess so that its peak resident memory
 is its own.  Rows: image size x precision x channels_last x threads, timing the
 network on a real TNO pair resized to the size (encode both, fuse, decode),
+for the layer-by-layer reference (``eager``) and the folded
+:class:`~normfuse.inference.FusionPlan` (``plan``, what ``NormFuser.fuse`` runs),
 plus the end-to-end default path ``NormFuser.fuse`` on uint8 arrays.  The
+``x fp32 eager`` column is the speed-up over the float32, contiguous eager run
+of the same size and threads.  The
 achieved GFLOP/s is shown next to the machine's measured matmul peak.
 
     python benchmarks/bench_inference.py            # full table
@@ -45,41 +49,55 @@ def _median_ms(fn, repeats: int) -> float:
 
 
 def run_one(spec: dict) -> dict:
-    """Measure one configuration in this process; return its row."""
+    """Measure one configuration in this process; return its row.
+
+    Modes: ``eager`` is the layer-by-layer reference ``NormFuseNet.fuse`` (bf16
+    through autocast); ``plan`` is :class:`normfuse.inference.FusionPlan`, the
+    path ``NormFuser.fuse`` runs; ``end-to-end`` is ``NormFuser.fuse`` on uint8
+    arrays, including conversion and clamping.
+    """
     import resource
 
     import torch
 
     torch.set_num_threads(spec["threads"])
+    from torch.utils.flop_counter import FlopCounterMode
+
     from normfuse import NormFuser
+    from normfuse.inference import FusionPlan
 
     h, w = spec["size"]
     ir, vis = _load_pair(h, w)
     row = dict(spec)
+    fuser = NormFuser.from_pretrained(device="cpu", precision=spec["precision"] if spec["mode"] == "end-to-end" else "fp32")
+    net = fuser.net.eval()
+    a = torch.from_numpy(ir / 255.0).float()[None, None]
+    b = torch.from_numpy(vis / 255.0).float()[None, None]
+    # FLOPs are linear in the pixel count: count them on a 64 x 64 crop so that the
+    # counting pass does not inflate this process's peak memory
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        net.fuse(a[..., :64, :64], b[..., :64, :64])
+    row["gflop"] = counter.get_total_flops() / 1e9 * (h * w) / (64 * 64)
+    bf16 = spec["precision"] == "bf16"
+    fmt = torch.channels_last if spec["channels_last"] else torch.contiguous_format
     if spec["mode"] == "end-to-end":
-        fuser = NormFuser.from_pretrained(device="cpu", precision=spec["precision"])
-        row["ms"] = _median_ms(lambda: fuser.fuse(ir, vis), spec["repeats"])
+        step = lambda: fuser.fuse(ir, vis)  # noqa: E731
+    elif spec["mode"] == "plan":
+        plan = FusionPlan(net, channels_last=spec["channels_last"], dtype=torch.bfloat16 if bf16 else torch.float32)
+
+        def step():
+            with torch.inference_mode():
+                return plan(a, b)
     else:
-        fuser = NormFuser.from_pretrained(device="cpu", precision="fp32")
-        net = fuser.net.eval()
-        fmt = torch.channels_last if spec["channels_last"] else torch.contiguous_format
         net = net.to(memory_format=fmt)
-        a = torch.from_numpy(ir / 255.0).float()[None, None].contiguous(memory_format=fmt)
-        b = torch.from_numpy(vis / 255.0).float()[None, None].contiguous(memory_format=fmt)
-        bf16 = spec["precision"] == "bf16"
+        a, b = a.contiguous(memory_format=fmt), b.contiguous(memory_format=fmt)
 
         def step():
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 return net.fuse(a, b)
 
-        row["ms"] = _median_ms(step, spec["repeats"])
-        from torch.utils.flop_counter import FlopCounterMode
-
-        with FlopCounterMode(display=False) as counter:
-            with torch.inference_mode():
-                net.fuse(a.float(), b.float())
-        row["gflop"] = counter.get_total_flops() / 1e9
-        row["gflops"] = row["gflop"] / (row["ms"] / 1000)
+    row["ms"] = _median_ms(step, spec["repeats"])
+    row["gflops"] = row["gflop"] / (row["ms"] / 1000)
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row
 
@@ -101,30 +119,39 @@ def matmul_peak(threads: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--modes", nargs="+", default=["eager", "plan", "end-to-end"],
+                    choices=["eager", "plan", "end-to-end"],
+                    help="rows to run (the fp32 eager baseline always runs)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         print(json.dumps(run_one(json.loads(args.one))))
         return
     sizes = [(480, 640)] if args.quick else [(480, 640), (1080, 1920)]
-    repeats = 3 if args.quick else 5
     threads_list = [os.cpu_count() or 1] if args.quick else sorted({1, os.cpu_count() or 1})
     specs = []
     for size in sizes:
+        repeats = 3 if args.quick or size[0] > 500 else 7
         for threads in threads_list:
-            for precision in ("fp32", "bf16"):
-                for cl in (False, True):
-                    specs.append(dict(mode="network", size=size, precision=precision, channels_last=cl,
+            for mode in ("eager", "plan"):
+                for precision in ("fp32", "bf16"):
+                    for cl in (False, True):
+                        baseline = mode == "eager" and precision == "fp32" and not cl
+                        if mode in args.modes or baseline:
+                            specs.append(dict(mode=mode, size=size, precision=precision, channels_last=cl,
+                                              threads=threads, repeats=repeats))
+            if "end-to-end" in args.modes:
+                for precision in ("auto", "bf16"):
+                    specs.append(dict(mode="end-to-end", size=size, precision=precision, channels_last=True,
                                       threads=threads, repeats=repeats))
-            for precision in ("fp32", "bf16"):
-                specs.append(dict(mode="end-to-end", size=size, precision=precision,
-                                  channels_last=precision == "bf16", threads=threads, repeats=repeats))
     peaks = {t: matmul_peak(t) for t in threads_list}
-    print(f"matmul peak (2048^3): " + ", ".join(
+    print("matmul peak (2048^3): " + ", ".join(
         f"{t} thread(s): fp32 {p['fp32']:.0f} GFLOP/s, bf16 {p['bf16']:.0f} GFLOP/s" for t, p in peaks.items()))
     print()
-    print("| path | size (WxH) | precision | channels_last | threads | ms / pair | GFLOP | GFLOP/s | % of matmul peak | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| path | size (WxH) | precision | channels_last | threads | ms / pair | x fp32 eager "
+          "| GFLOP | GFLOP/s | % of matmul peak | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    baseline: dict[tuple, float] = {}
     for spec in specs:
         res = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True)
         if res.returncode != 0:
@@ -132,12 +159,16 @@ def main() -> None:
             continue
         r = json.loads(res.stdout.strip().splitlines()[-1])
         h, w = r["size"]
-        gf = r.get("gflops")
-        peak = peaks[r["threads"]][r["precision"]]
+        key = (h, w, r["threads"])
+        if r["mode"] == "eager" and r["precision"] == "fp32" and not r["channels_last"]:
+            baseline[key] = r["ms"]
+        speedup = baseline[key] / r["ms"] if key in baseline else float("nan")
+        prec = "fp32" if r["precision"] == "auto" else r["precision"]
+        peak = peaks[r["threads"]][prec]
         print(
             f"| {r['mode']} | {w}x{h} | {r['precision']} | {'on' if r['channels_last'] else 'off'} | {r['threads']} "
-            f"| {r['ms']:.0f} | {r.get('gflop', float('nan')):.1f} | {gf if gf is None else round(gf, 1)} "
-            f"| {'' if gf is None else f'{100 * gf / peak:.0f}%'} | {r['peak_rss_mb']:.0f} |",
+            f"| {r['ms']:.0f} | {speedup:.2f} | {r['gflop']:.1f} | {r['gflops']:.1f} "
+            f"| {100 * r['gflops'] / peak:.0f}% | {r['peak_rss_mb']:.0f} |",
             flush=True,
         )
 

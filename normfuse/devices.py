@@ -60,10 +60,11 @@ def cpu_supports_bf16() -> bool:
 def resolve_precision(precision: Precision | str, device: torch.device) -> Literal["fp32", "bf16"]:
     """Resolve ``"auto"`` to a concrete precision (currently always ``"fp32"``).
 
-    bfloat16 is several times faster on CPUs with native bf16, but on the TNO
-    set it moves some fused pixels by more than one grey level (up to about 10),
-    which this project's rule for a default forbids (see ``docs/performance.md``);
-    so ``"auto"`` keeps the exact float32 path and bf16 is opt-in.
+    bfloat16 is about 2x faster on CPUs with native bf16 and keeps every
+    metric within 0.2 %, but on the TNO set it moves 1.3 % of the fused pixels
+    by more than one grey level (up to 8), which this project's rule for a
+    default forbids (``benchmarks/bench_precision.py``, ``docs/performance.md``);
+    so ``"auto"`` keeps the float32 path and bf16 is opt-in.
 
     Raises:
         ValueError: ``precision`` is not ``"fp32"``, ``"bf16"`` or ``"auto"``.

@@ -3,24 +3,23 @@
 :meth:`NormFuseNet.fuse <normfuse.network.NormFuseNet.fuse>` is the reference:
 it runs every layer as written.  A :class:`FusionPlan` computes the same
 function with fewer passes over memory, which is what limits a network this
-narrow on a CPU:
+narrow (16 channels) on a CPU:
 
 - every eval-mode batch normalisation (running statistics) is folded into the
-  convolution before it (a per-channel scale of the weights and a bias);
-- convolutions that read the same tensor are merged into one wider
-  convolution: the structure and detail heads, the shared convs of all four
-  PEAN layers (they all read the fused detail map) and each PEAN's gamma and
-  beta convs;
-- both images are encoded in one batch;
+  convolution before it (a per-channel scale of the weights and a bias), and
+  PEAN's ``gamma = 1 + conv(a)`` gets its 1 in the bias;
+- reflect and replicate padding never copy a whole feature map: each
+  convolution runs with zero padding and its one-pixel border is recomputed
+  from thin strips (``F.pad`` of every map was the slowest step);
 - activations, the PEAN modulation ``gamma * h + beta`` and the residual
   additions run in place;
 - tensors are channels_last, where oneDNN's convolutions are fastest.
 
-In float32 the plan agrees with the reference to float rounding (on the TNO
-set at most one grey level after rounding to 8 bits; ``tests/test_inference.py``).
-With ``dtype=torch.bfloat16`` the convolutions and activations run in bfloat16
-(several times faster on CPUs with AVX512-BF16 or AMX, but not within one
-grey level; see ``docs/performance.md``).
+In float32 the plan agrees with the reference to float rounding (on real TNO
+pairs at most one grey level after rounding to 8 bits; ``tests/test_inference.py``).
+``FusionPlan(net, dtype=torch.bfloat16)`` runs all but the first layer in bfloat16: about twice as
+fast again on CPUs with AVX512-BF16 or AMX, but not within one grey level
+(see ``docs/performance.md``).  Measured speeds are in ``docs/performance.md``.
 
 Examples:
     >>> import torch
@@ -52,7 +51,7 @@ def plan_supported(net: NormFuseNet) -> str | None:
     cfg = net.config
     if cfg.norm == "instance":
         return "instance normalisation cannot be folded into the convolutions"
-    if cfg.variant == "normfuse" and cfg.fusion_norm_stats != "running":
+    if cfg.fusion_norm_stats != "running":
         return "fusion_norm_stats='input' normalises with the fused maps' own statistics"
     return None
 
@@ -110,11 +109,10 @@ def _folded(conv: nn.Conv2d, norm: Norm2d | None = None) -> tuple[torch.Tensor, 
     return w * scale[:, None, None, None], shift
 
 
-def _merged(parts: list[tuple[torch.Tensor, torch.Tensor | None]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack several convolutions that read the same input into one (outputs concatenated)."""
-    weights = torch.cat([w for w, _ in parts], 0)
-    biases = torch.cat([b if b is not None else w.new_zeros(w.shape[0]) for w, b in parts], 0)
-    return weights, biases
+def _plus_one(conv: tuple[torch.Tensor, torch.Tensor | None]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The convolution ``1 + conv(x)``."""
+    w, b = conv
+    return w, (w.new_zeros(w.shape[0]) if b is None else b) + 1.0
 
 
 def _activation(module: nn.Module):
@@ -151,19 +149,20 @@ class _PEANPlanBlock(nn.Module):
         self.conv1 = _Conv(*_folded(block.conv1, block.pean1.norm), padding_mode)
         self.conv2 = _Conv(*_folded(block.conv2, block.pean2.norm), padding_mode)
         self.shortcut = None if isinstance(block.shortcut, nn.Identity) else _Conv(*_folded(block.shortcut), padding_mode)
-        self.gb1 = _Conv(*_merged([_folded(block.pean1.to_gamma), _folded(block.pean1.to_beta)]), padding_mode)
-        self.gb2 = _Conv(*_merged([_folded(block.pean2.to_gamma), _folded(block.pean2.to_beta)]), padding_mode)
+        # PEAN's gamma is 1 + to_gamma(a): the 1 goes into the bias
+        self.g1 = _Conv(*_plus_one(_folded(block.pean1.to_gamma)), padding_mode)
+        self.b1 = _Conv(*_folded(block.pean1.to_beta), padding_mode)
+        self.g2 = _Conv(*_plus_one(_folded(block.pean2.to_gamma)), padding_mode)
+        self.b2 = _Conv(*_folded(block.pean2.to_beta), padding_mode)
         self.act1, self.act2 = _activation(block.act1), _activation(block.act2)
-        self.width = block.pean1.num_features
 
-    def _modulate(self, h: torch.Tensor, gb: torch.Tensor) -> torch.Tensor:
-        # gamma * h + beta with gamma = 1 + delta:  h + delta * h + beta
-        delta, beta = gb[:, : self.width], gb[:, self.width :]
-        return torch.addcmul(beta, delta, h).add_(h)
+    @staticmethod
+    def _modulate(h: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        return beta.addcmul_(gamma, h)  # gamma * h + beta, in place
 
     def forward(self, x: torch.Tensor, a1: torch.Tensor, a2: torch.Tensor) -> torch.Tensor:
-        y = self.act1(self._modulate(self.conv1(x), self.gb1(a1)))
-        y = self._modulate(self.conv2(y), self.gb2(a2))
+        y = self.act1(self._modulate(self.conv1(x), self.g1(a1), self.b1(a1)))
+        y = self._modulate(self.conv2(y), self.g2(a2), self.b2(a2))
         y += x if self.shortcut is None else self.shortcut(x)
         return self.act2(y)
 
@@ -178,6 +177,10 @@ class FusionPlan(nn.Module):
     Args:
         net: the network (its eval-mode behaviour is what the plan computes).
         channels_last: keep activations channels_last (fastest with oneDNN on CPU).
+        dtype: ``torch.float32`` or ``torch.bfloat16``.  In bfloat16 every layer
+            but the first runs in bfloat16; the first convolution reads the
+            images in float32, because rounding the input pixels to bfloat16
+            (half a grey level) is what moves the output most.
 
     Shapes:
         ``ir``, ``vis``: ``(B, in_channels, H, W)`` float in [0, 1] with ``H, W >= 2``;
@@ -187,7 +190,7 @@ class FusionPlan(nn.Module):
         ValueError: the network cannot be folded (see :func:`plan_supported`).
     """
 
-    def __init__(self, net: NormFuseNet, channels_last: bool = True):
+    def __init__(self, net: NormFuseNet, channels_last: bool = True, dtype: torch.dtype = torch.float32):
         super().__init__()
         reason = plan_supported(net)
         if reason is not None:
@@ -196,59 +199,58 @@ class FusionPlan(nn.Module):
         pm = cfg.padding_mode
         enc, dec = net.encoder, net.decoder
         self.config = cfg
-        self.width = cfg.width
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.conv_in = _Conv(*_folded(enc.conv_in[0], enc.conv_in[1]), pm)
         self.act_in = _activation(enc.conv_in[2])
         self.res1 = _PlainBlock(enc.res1, pm)
         self.res2 = _PlainBlock(enc.res2, pm)
-        # structure and detail heads read r2: one conv with 2 * width outputs
-        self.heads = _Conv(
-            *_merged([_folded(enc.to_structure[0], enc.to_structure[1]), _folded(enc.to_detail[0], enc.to_detail[1])]), pm
-        )
+        self.to_structure = _Conv(*_folded(enc.to_structure[0], enc.to_structure[1]), pm)
+        self.to_detail = _Conv(*_folded(enc.to_detail[0], enc.to_detail[1]), pm)
         self.variant = cfg.variant
         if cfg.variant == "normfuse":
             peans = [dec.block1.pean1, dec.block1.pean2, dec.block2.pean1, dec.block2.pean2]
             # all four PEAN layers condition on the same fused detail map: one shared conv
-            self.shared = _Conv(*_merged([_folded(p.shared[0]) for p in peans]), pm)
+            self.shared = nn.ModuleList(_Conv(*_folded(p.shared[0]), pm) for p in peans)
             self.act_shared = _activation(peans[0].shared[1])
-            self.hidden = peans[0].shared[0].out_channels
             self.block1 = _PEANPlanBlock(dec.block1, pm)
             self.block2 = _PEANPlanBlock(dec.block2, pm)
         else:
             self.block1 = _PlainBlock(dec.block1, pm)
             self.block2 = _PlainBlock(dec.block2, pm)
         self.conv_out = _Conv(*_folded(dec.conv_out), pm)
-        if channels_last:
-            for buf in self.buffers():
-                if buf.ndim == 4:
-                    buf.data = buf.data.contiguous(memory_format=torch.channels_last)
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
+        self.dtype = dtype
+        for name, buf in self.named_buffers():
+            if not name.startswith("conv_in."):
+                buf.data = buf.data.to(dtype)
+            if channels_last and buf.ndim == 4:
+                buf.data = buf.data.contiguous(memory_format=torch.channels_last)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(B, C, H, W)`` images -> ``(S, D, r1, r2)``, each ``(B, width, H, W)`` (S and D are channel views)."""
-        r1 = self.res1(self.act_in(self.conv_in(x)))
+        r1 = self.res1(self.act_in(self.conv_in(x)).to(self.dtype))
         r2 = self.res2(r1)
-        sd = torch.tanh_(self.heads(r2))
-        return sd[:, : self.width], sd[:, self.width :], r1, r2
+        return torch.tanh_(self.to_structure(r2)), torch.tanh_(self.to_detail(r2)), r1, r2
 
     def forward(self, ir: torch.Tensor, vis: torch.Tensor, rule: FusionRule | None = None) -> torch.Tensor:
         """Fuse ``ir`` and ``vis`` with ``rule`` (default: the network's ``config.fusion``)."""
         if ir.shape != vis.shape:
             raise ValueError(f"ir and vis must have the same shape, got {tuple(ir.shape)} and {tuple(vis.shape)}")
         rule = rule or self.config.fusion
-        n = ir.shape[0]
-        x = torch.cat([ir, vis], 0).to(self.conv_in.weight.device).contiguous(memory_format=self.memory_format)
-        s, d, r1, r2 = self.encode(x)
-        s = _combine(rule.structure, s[:n], s[n:])
-        d = _combine(rule.detail, d[:n], d[n:])
-        r1 = _combine(rule.skip, r1[:n], r1[n:])
-        r2 = _combine(rule.skip, r2[:n], r2[n:])
+        w = self.conv_in.weight
+        # one image at a time: fewer large allocations (which the C allocator maps and
+        # page-faults afresh each time) made encoding both in one batch slower
+        f_ir, f_vis = (self.encode(x.to(w.device, torch.float32).contiguous(memory_format=self.memory_format))
+                       for x in (ir, vis))
+        s = _combine(rule.structure, f_ir[0], f_vis[0])
+        d = _combine(rule.detail, f_ir[1], f_vis[1])
+        r1 = _combine(rule.skip, f_ir[2], f_vis[2])
+        r2 = _combine(rule.skip, f_ir[3], f_vis[3])
         fmt = self.memory_format
         s, d, r1, r2 = (t.contiguous(memory_format=fmt) for t in (s, d, r1, r2))
         if self.variant == "normfuse":
-            a = self.act_shared(self.shared(d))
-            k = self.hidden
-            a = [a[:, i * k : (i + 1) * k] for i in range(4)]
+            a = [self.act_shared(conv(d)) for conv in self.shared]
             p1 = self.block1(s, a[0], a[1])
             p2 = self.block2(torch.cat([p1, r2], 1), a[2], a[3])
         else:

@@ -96,3 +96,15 @@ def test_plan_on_real_tno_pairs_within_one_grey_level(data_dir):
         diff = np.abs(out - ref)
         assert diff.max() <= 1, (name, diff.max())
         assert (diff > 0).mean() < 1e-3, (name, (diff > 0).mean())
+
+
+def test_bf16_plan_stays_close_on_a_real_pair(tno_pair):
+    """bf16 is opt-in because it is not within one grey level everywhere; on average it is close."""
+    ir, vis = tno_pair
+    fp32 = NormFuser.from_pretrained(device="cpu", precision="fp32").fuse(ir, vis).astype(int)
+    bf16 = NormFuser.from_pretrained(device="cpu", precision="bf16").fuse(ir, vis).astype(int)
+    diff = np.abs(fp32 - bf16)
+    assert diff.mean() < 0.5, diff.mean()
+    assert (diff > 1).mean() < 0.05
+    with pytest.raises(ValueError, match="dtype"):
+        FusionPlan(NormFuseNet(NormFuseConfig(width=4)), dtype=torch.float16)

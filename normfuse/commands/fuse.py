@@ -54,9 +54,9 @@ def add_parser(sub) -> None:
     g.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads for the model (default: torch's choice; 1 is often best on a busy machine)")
     g.add_argument("--tile-size", type=int, default=None,
-                   help="tile side for images above --max-pixels (default: 1024)")
+                   help="tile side for images above --max-pixels (default: 512)")
     g.add_argument("--max-pixels", type=int, default=None,
-                   help="fuse images with more pixels than this in tiles (default: 2048*2048)")
+                   help="fuse images with more pixels than this in tiles (default: 1024*1024)")
     r = p.add_argument_group("run")
     r.add_argument("--workers", type=int, default=2,
                    help="threads reading and writing images; the model runs in the main thread (default: 2; 0: none)")

@@ -1,0 +1,62 @@
+"""Can a faster precision be the default?  bf16 against fp32 on the TNO set; prints Markdown tables.
+
+The project's rule: a faster precision may be the default only if the fused
+8-bit images stay within 1 grey level of fp32 (max abs difference over the TNO
+set) and every metric's mean within 0.5 %.  This script fuses all TNO pairs with
+``NormFuser.fuse`` in fp32 and in bf16 and reports both criteria.
+
+    python benchmarks/bench_precision.py                 # data from $NORMFUSE_DATA or ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", help="folder holding tno/ (default: $NORMFUSE_DATA or ../shared/data)")
+    ap.add_argument("--dataset", default="tno", choices=["tno", "roadscene"])
+    args = ap.parse_args()
+
+    from normfuse import NormFuser
+    from normfuse.evaluation import dataset_pairs
+    from normfuse.io import read_image
+    from normfuse.metrics import compute
+
+    pairs = list(dataset_pairs(args.dataset, args.data))
+    fusers = {p: NormFuser.from_pretrained(device="cpu", precision=p) for p in ("fp32", "bf16")}
+    worst, over1, names = 0, [], ["EN", "SD", "SF", "VIF", "MI", "MG", "Qabf", "SSIM"]
+    scores: dict[str, list[dict[str, float]]] = {"fp32": [], "bf16": []}
+    for stem, ir_path, vis_path in pairs:
+        ir, vis = read_image(ir_path), read_image(vis_path)
+        out = {p: f.fuse(ir, vis) for p, f in fusers.items()}
+        diff = np.abs(out["fp32"].astype(int) - out["bf16"].astype(int))
+        worst = max(worst, int(diff.max()))
+        over1.append(float((diff > 1).mean()))
+        for p in out:
+            scores[p].append(compute(out[p], ir, vis, names=names))
+    print(f"{args.dataset}: {len(pairs)} pairs")
+    print()
+    print("| criterion | measured | rule | passes |")
+    print("|---|---|---|---|")
+    print(f"| max abs difference (grey levels) | {worst} | <= 1 | {'yes' if worst <= 1 else 'no'} |")
+    print(f"| pixels differing by more than 1 level | {100 * np.mean(over1):.3f} % | - | - |")
+    rel = {}
+    for n in names:
+        a = np.mean([s[n] for s in scores["fp32"]])
+        b = np.mean([s[n] for s in scores["bf16"]])
+        rel[n] = (a, b, 100 * abs(b - a) / abs(a))
+    worst_rel = max(r[2] for r in rel.values())
+    print(f"| largest metric change | {worst_rel:.3f} % | <= 0.5 % | {'yes' if worst_rel <= 0.5 else 'no'} |")
+    print()
+    print("| metric | fp32 | bf16 | change |")
+    print("|---|---|---|---|")
+    for n, (a, b, r) in rel.items():
+        print(f"| {n} | {a:.4f} | {b:.4f} | {r:.3f} % |")
+
+
+if __name__ == "__main__":
+    main()
