@@ -31,7 +31,7 @@ __all__ = ["NormFuser"]
 
 #: Images with more pixels than this are fused tile by tile (see ``max_pixels``).  Tiles of
 #: 512 pixels are faster than whole images above about a megapixel on a CPU (2048 x 2048:
-#: 5.7 s instead of 10.1 s, see ``docs/performance.md``) and bound the memory.
+#: 6.6 s instead of 11.0 s, see ``docs/performance.md``) and bound the memory.
 DEFAULT_MAX_PIXELS = 1024 * 1024
 
 #: Side of a tile when tiling.

@@ -209,7 +209,7 @@ class FusionPlan(nn.Module):
         self.variant = cfg.variant
         if cfg.variant == "normfuse":
             peans = [dec.block1.pean1, dec.block1.pean2, dec.block2.pean1, dec.block2.pean2]
-            # all four PEAN layers condition on the same fused detail map: one shared conv
+            # the shared convs of all four PEAN layers read the fused detail map, once each
             self.shared = nn.ModuleList(_Conv(*_folded(p.shared[0]), pm) for p in peans)
             self.act_shared = _activation(peans[0].shared[1])
             self.block1 = _PEANPlanBlock(dec.block1, pm)
@@ -228,7 +228,7 @@ class FusionPlan(nn.Module):
                 buf.data = buf.data.contiguous(memory_format=torch.channels_last)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(B, C, H, W)`` images -> ``(S, D, r1, r2)``, each ``(B, width, H, W)`` (S and D are channel views)."""
+        """``(B, C, H, W)`` images -> ``(S, D, r1, r2)``, each ``(B, width, H, W)``."""
         r1 = self.res1(self.act_in(self.conv_in(x)).to(self.dtype))
         r2 = self.res2(r1)
         return torch.tanh_(self.to_structure(r2)), torch.tanh_(self.to_detail(r2)), r1, r2

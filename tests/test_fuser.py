@@ -138,3 +138,26 @@ def test_tiled_fusion_matches_whole_image(tno_pair):
     tiled = NormFuser.from_pretrained(device="cpu", precision="fp32", max_pixels=100 * 100, tile_size=128)
     a, b = whole.fuse(*tno_pair), tiled.fuse(*tno_pair)
     assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_default_tiling_kicks_in_above_a_megapixel_and_matches(tno_pair, monkeypatch):
+    """A real pair upsampled past max_pixels is tiled with the defaults and still equals the whole-image result."""
+    from skimage.transform import resize
+
+    import normfuse.fuser as fuser_module
+
+    size = (1100, 1000)
+    assert size[0] * size[1] > fuser_module.DEFAULT_MAX_PIXELS and max(size) > fuser_module.DEFAULT_TILE_SIZE
+    ir, vis = ((resize(x, size, order=1) * 255).round().astype(np.uint8) for x in tno_pair)
+    calls = []
+    real_tiled_map = fuser_module.tiled_map
+
+    def counting_tiled_map(*args, **kwargs):
+        calls.append(kwargs)
+        return real_tiled_map(*args, **kwargs)
+
+    monkeypatch.setattr(fuser_module, "tiled_map", counting_tiled_map)
+    tiled = NormFuser.from_pretrained(device="cpu", precision="fp32").fuse(ir, vis)
+    assert calls and calls[0]["tile"] == fuser_module.DEFAULT_TILE_SIZE
+    whole = NormFuser.from_pretrained(device="cpu", precision="fp32", max_pixels=10**9).fuse(ir, vis)
+    assert np.abs(whole.astype(int) - tiled).max() <= 1
