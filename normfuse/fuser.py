@@ -192,7 +192,7 @@ class NormFuser:
 
             def one(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
                 with torch.inference_mode():
-                    return plan(a.to(self.device), b.to(self.device), rule).clamp(0, 1)
+                    return plan(a, b, rule).clamp(0, 1)  # the plan moves its inputs to the model's device
         else:
 
             def one(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import Norm2d, PEANResBlock, ResBlock
-from .network import FusionRule, NormFuseNet, _combine
+from .network import Features, FusionRule, NormFuseNet, fuse_features
 
 __all__ = ["FusionPlan", "plan_supported"]
 
@@ -227,11 +227,11 @@ class FusionPlan(nn.Module):
             if channels_last and buf.ndim == 4:
                 buf.data = buf.data.contiguous(memory_format=torch.channels_last)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(B, C, H, W)`` images -> ``(S, D, r1, r2)``, each ``(B, width, H, W)``."""
+    def encode(self, x: torch.Tensor) -> Features:
+        """``(B, C, H, W)`` images -> :class:`~normfuse.network.Features`, each map ``(B, width, H, W)``."""
         r1 = self.res1(self.act_in(self.conv_in(x)).to(self.dtype))
         r2 = self.res2(r1)
-        return torch.tanh_(self.to_structure(r2)), torch.tanh_(self.to_detail(r2)), r1, r2
+        return Features(torch.tanh_(self.to_structure(r2)), torch.tanh_(self.to_detail(r2)), (r1, r2))
 
     def forward(self, ir: torch.Tensor, vis: torch.Tensor, rule: FusionRule | None = None) -> torch.Tensor:
         """Fuse ``ir`` and ``vis`` with ``rule`` (default: the network's ``config.fusion``)."""
@@ -243,12 +243,8 @@ class FusionPlan(nn.Module):
         # page-faults afresh each time) made encoding both in one batch slower
         f_ir, f_vis = (self.encode(x.to(w.device, torch.float32).contiguous(memory_format=self.memory_format))
                        for x in (ir, vis))
-        s = _combine(rule.structure, f_ir[0], f_vis[0])
-        d = _combine(rule.detail, f_ir[1], f_vis[1])
-        r1 = _combine(rule.skip, f_ir[2], f_vis[2])
-        r2 = _combine(rule.skip, f_ir[3], f_vis[3])
-        fmt = self.memory_format
-        s, d, r1, r2 = (t.contiguous(memory_format=fmt) for t in (s, d, r1, r2))
+        fused = fuse_features(f_ir, f_vis, rule)
+        s, d, (r1, r2) = fused.structure, fused.detail, fused.skips
         if self.variant == "normfuse":
             a = [self.act_shared(conv(d)) for conv in self.shared]
             p1 = self.block1(s, a[0], a[1])

@@ -212,9 +212,9 @@ def load_model_folder(folder: str | os.PathLike, map_location: str | torch.devic
         state = load_file(str(w_path), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{str(w_path)!r} is not a readable safetensors file (corrupt or truncated?): {exc}") from exc
-    _check_state(skeleton, state, repr(str(w_path)))
+    _check_state(skeleton, state, repr(str(w_path)))  # names and shapes, before memory is allocated
     net = NormFuseNet(cfg)
-    load_state_dict_strict(net, state, repr(str(w_path)))
+    net.load_state_dict(state, strict=True)
     return net
 
 
