@@ -23,18 +23,7 @@ import subprocess
 import sys
 import time
 
-
-def _load_pair(h: int, w: int):
-    import numpy as np
-    from skimage.transform import resize
-
-    from normfuse.io import read_image
-    from normfuse.samples import sample_pair_paths
-
-    ir, vis = (read_image(p) for p in sample_pair_paths())
-    ir = (resize(ir, (h, w), anti_aliasing=True) * 255).round().astype(np.uint8)
-    vis = (resize(vis, (h, w), anti_aliasing=True) * 255).round().astype(np.uint8)
-    return ir, vis
+from _common import sample_pair
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -67,7 +56,7 @@ def run_one(spec: dict) -> dict:
     from normfuse.inference import FusionPlan
 
     h, w = spec["size"]
-    ir, vis = _load_pair(h, w)
+    ir, vis = sample_pair(h, w)
     row = dict(spec)
     fuser = NormFuser.from_pretrained(device="cpu", precision=spec["precision"] if spec["mode"] == "end-to-end" else "fp32")
     net = fuser.net.eval()

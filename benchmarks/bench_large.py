@@ -15,26 +15,14 @@ import subprocess
 import sys
 import time
 
-
-def _pair(h: int, w: int):
-    import numpy as np
-    from skimage.transform import resize
-
-    from normfuse.io import read_image
-    from normfuse.samples import sample_pair_paths
-
-    out = []
-    for p in sample_pair_paths():
-        img = read_image(p)
-        out.append((resize(img, (h, w), order=1, anti_aliasing=False) * 255).round().astype(np.uint8))
-    return out
+from _common import sample_pair
 
 
 def run_one(size: int, precision: str, tile: int) -> dict:
     """Fuse one ``size`` x ``size`` pair; ``tile=0`` fuses the whole image at once."""
     from normfuse import NormFuser
 
-    ir, vis = _pair(size, size)
+    ir, vis = sample_pair(size, size)
     if tile:
         fuser = NormFuser.from_pretrained(device="cpu", precision=precision, tile_size=tile)
     else:
@@ -68,7 +56,7 @@ def tiled_vs_whole() -> list[dict]:
         rows.append({"what": f"{len(names)} TNO pairs, 128-px tiles", "precision": precision,
                      "max_abs_diff_gray_levels": worst})
     # a large real image: the sample TNO pair upsampled to 2048 x 2048, default 512-px tiles vs whole
-    ir, vis = _pair(2048, 2048)
+    ir, vis = sample_pair(2048, 2048)
     whole = NormFuser.from_pretrained(device="cpu", precision="fp32", max_pixels=10**12).fuse(ir, vis).astype(int)
     tiled = NormFuser.from_pretrained(device="cpu", precision="fp32").fuse(ir, vis).astype(int)
     rows.append({"what": "TNO pair 17 at 2048x2048, default 512-px tiles", "precision": "fp32",

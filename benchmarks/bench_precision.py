@@ -6,6 +6,10 @@ set) and every metric's mean within 0.5 %.  This script fuses all TNO pairs with
 ``NormFuser.fuse`` in fp32 and in bf16 and reports both criteria.
 
     python benchmarks/bench_precision.py                 # data from $NORMFUSE_DATA or ../shared/data
+    python benchmarks/bench_precision.py --model FOLDER  # another model (folder or hub id)
+
+A model that passes may set ``"bf16_tolerant": true`` in its ``config.json``,
+which lets ``precision="auto"`` pick bf16 on CPUs with native bf16.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="folder holding tno/ (default: $NORMFUSE_DATA or ../shared/data)")
     ap.add_argument("--dataset", default="tno", choices=["tno", "roadscene"])
+    ap.add_argument("--model", help="model folder or hub repo id (default: the bundled weights)")
     args = ap.parse_args()
 
     from normfuse import NormFuser
@@ -27,7 +32,7 @@ def main() -> None:
     from normfuse.metrics import compute
 
     pairs = list(dataset_pairs(args.dataset, args.data))
-    fusers = {p: NormFuser.from_pretrained(device="cpu", precision=p) for p in ("fp32", "bf16")}
+    fusers = {p: NormFuser.from_pretrained(args.model, device="cpu", precision=p) for p in ("fp32", "bf16")}
     worst, over1, names = 0, [], ["EN", "SD", "SF", "VIF", "MI", "MG", "Qabf", "SSIM"]
     scores: dict[str, list[dict[str, float]]] = {"fp32": [], "bf16": []}
     for stem, ir_path, vis_path in pairs:

@@ -57,14 +57,18 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
-def resolve_precision(precision: Precision | str, device: torch.device) -> Literal["fp32", "bf16"]:
-    """Resolve ``"auto"`` to a concrete precision (currently always ``"fp32"``).
+def resolve_precision(
+    precision: Precision | str, device: torch.device, bf16_tolerant: bool = False
+) -> Literal["fp32", "bf16"]:
+    """Resolve ``"auto"`` to a concrete precision.
 
-    bfloat16 is about 2x faster on CPUs with native bf16 and keeps every
-    metric within 0.2 %, but on the TNO set it moves 1.3 % of the fused pixels
-    by more than one grey level (up to 8), which this project's rule for a
-    default forbids (``benchmarks/bench_precision.py``, ``docs/performance.md``);
-    so ``"auto"`` keeps the float32 path and bf16 is opt-in.
+    ``"auto"`` is ``"bf16"`` only for a model checked to tolerate it
+    (``bf16_tolerant``, see :class:`~normfuse.network.NormFuseConfig`) on a CPU
+    with native bfloat16 (:func:`cpu_supports_bf16`), where it is about twice
+    as fast; everywhere else it is ``"fp32"``.  A model trained with the
+    letter's recipe alone moves fused pixels by several grey levels in bfloat16,
+    which this project's rule for a faster default forbids
+    (``benchmarks/bench_precision.py``, ``docs/performance.md``).
 
     Raises:
         ValueError: ``precision`` is not ``"fp32"``, ``"bf16"`` or ``"auto"``.
@@ -72,5 +76,5 @@ def resolve_precision(precision: Precision | str, device: torch.device) -> Liter
     if precision not in ("fp32", "bf16", "auto"):
         raise ValueError(f"precision must be 'fp32', 'bf16' or 'auto', got {precision!r}")
     if precision == "auto":
-        return "fp32"
+        return "bf16" if bf16_tolerant and device.type == "cpu" and cpu_supports_bf16() else "fp32"
     return precision  # type: ignore[return-value]

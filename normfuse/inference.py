@@ -17,7 +17,7 @@ narrow (16 channels) on a CPU:
 
 In float32 the plan agrees with the reference to float rounding (on real TNO
 pairs at most one grey level after rounding to 8 bits; ``tests/test_inference.py``).
-``FusionPlan(net, dtype=torch.bfloat16)`` runs all but the first layer in bfloat16: about twice as
+``FusionPlan(net, dtype=torch.bfloat16)`` runs all but the first and last layers in bfloat16: about twice as
 fast again on CPUs with AVX512-BF16 or AMX, but not within one grey level
 (see ``docs/performance.md``).  Measured speeds are in ``docs/performance.md``.
 
@@ -144,21 +144,27 @@ class _PlainBlock(nn.Module):
 class _PEANPlanBlock(nn.Module):
     """:class:`~normfuse.layers.PEANResBlock` whose PEAN inputs ``a1, a2`` (after the shared convs) are given."""
 
-    def __init__(self, block: PEANResBlock, padding_mode: str):
+    def __init__(self, block: PEANResBlock, padding_mode: str, one_in_bias: bool = True):
         super().__init__()
         self.conv1 = _Conv(*_folded(block.conv1, block.pean1.norm), padding_mode)
         self.conv2 = _Conv(*_folded(block.conv2, block.pean2.norm), padding_mode)
         self.shortcut = None if isinstance(block.shortcut, nn.Identity) else _Conv(*_folded(block.shortcut), padding_mode)
-        # PEAN's gamma is 1 + to_gamma(a): the 1 goes into the bias
-        self.g1 = _Conv(*_plus_one(_folded(block.pean1.to_gamma)), padding_mode)
+        # PEAN's gamma is 1 + to_gamma(a).  In float32 the 1 goes into the bias (one
+        # pass less); in bfloat16 it is added as h afterwards, because rounding
+        # 1 + to_gamma(a) to bfloat16 costs ten times more precision than rounding to_gamma(a)
+        self.one_in_bias = one_in_bias
+        gamma = _plus_one if one_in_bias else (lambda conv: conv)
+        self.g1 = _Conv(*gamma(_folded(block.pean1.to_gamma)), padding_mode)
         self.b1 = _Conv(*_folded(block.pean1.to_beta), padding_mode)
-        self.g2 = _Conv(*_plus_one(_folded(block.pean2.to_gamma)), padding_mode)
+        self.g2 = _Conv(*gamma(_folded(block.pean2.to_gamma)), padding_mode)
         self.b2 = _Conv(*_folded(block.pean2.to_beta), padding_mode)
         self.act1, self.act2 = _activation(block.act1), _activation(block.act2)
 
-    @staticmethod
-    def _modulate(h: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        return beta.addcmul_(gamma, h)  # gamma * h + beta, in place
+    def _modulate(self, h: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """``(1 + to_gamma(a)) * h + beta``, in place in ``beta``."""
+        if self.one_in_bias:
+            return beta.addcmul_(gamma, h)
+        return beta.addcmul_(gamma, h).add_(h)
 
     def forward(self, x: torch.Tensor, a1: torch.Tensor, a2: torch.Tensor) -> torch.Tensor:
         y = self.act1(self._modulate(self.conv1(x), self.g1(a1), self.b1(a1)))
@@ -178,9 +184,11 @@ class FusionPlan(nn.Module):
         net: the network (its eval-mode behaviour is what the plan computes).
         channels_last: keep activations channels_last (fastest with oneDNN on CPU).
         dtype: ``torch.float32`` or ``torch.bfloat16``.  In bfloat16 every layer
-            but the first runs in bfloat16; the first convolution reads the
-            images in float32, because rounding the input pixels to bfloat16
-            (half a grey level) is what moves the output most.
+            but the first and the last runs in bfloat16.  The first convolution
+            reads the images in float32, because rounding the input pixels to
+            bfloat16 (half a grey level) is what moves the output most; the last
+            one and the sigmoid give float32 output, because bfloat16's spacing
+            between 0.5 and 1 is already one grey level.
 
     Shapes:
         ``ir``, ``vis``: ``(B, in_channels, H, W)`` float in [0, 1] with ``H, W >= 2``;
@@ -207,22 +215,23 @@ class FusionPlan(nn.Module):
         self.to_structure = _Conv(*_folded(enc.to_structure[0], enc.to_structure[1]), pm)
         self.to_detail = _Conv(*_folded(enc.to_detail[0], enc.to_detail[1]), pm)
         self.variant = cfg.variant
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
         if cfg.variant == "normfuse":
             peans = [dec.block1.pean1, dec.block1.pean2, dec.block2.pean1, dec.block2.pean2]
             # the shared convs of all four PEAN layers read the fused detail map, once each
             self.shared = nn.ModuleList(_Conv(*_folded(p.shared[0]), pm) for p in peans)
             self.act_shared = _activation(peans[0].shared[1])
-            self.block1 = _PEANPlanBlock(dec.block1, pm)
-            self.block2 = _PEANPlanBlock(dec.block2, pm)
+            exact = dtype == torch.float32
+            self.block1 = _PEANPlanBlock(dec.block1, pm, one_in_bias=exact)
+            self.block2 = _PEANPlanBlock(dec.block2, pm, one_in_bias=exact)
         else:
             self.block1 = _PlainBlock(dec.block1, pm)
             self.block2 = _PlainBlock(dec.block2, pm)
         self.conv_out = _Conv(*_folded(dec.conv_out), pm)
-        if dtype not in (torch.float32, torch.bfloat16):
-            raise ValueError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
         self.dtype = dtype
         for name, buf in self.named_buffers():
-            if not name.startswith("conv_in."):
+            if not name.startswith(("conv_in.", "conv_out.")):
                 buf.data = buf.data.to(dtype)
             if channels_last and buf.ndim == 4:
                 buf.data = buf.data.contiguous(memory_format=torch.channels_last)
@@ -252,4 +261,6 @@ class FusionPlan(nn.Module):
         else:
             p1 = self.block1(torch.cat([s, d], 1))
             p2 = self.block2(torch.cat([p1, r2], 1))
-        return torch.sigmoid(self.conv_out(torch.cat([p2, r1], 1))).float()
+        # the last convolution and the sigmoid run in float32: between 0.5 and 1,
+        # bfloat16's spacing (1/256) is already one grey level
+        return torch.sigmoid(self.conv_out(torch.cat([p2, r1], 1).float()))

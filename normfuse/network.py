@@ -78,6 +78,11 @@ class NormFuseConfig:
         fusion_norm_stats: statistics the decoder's normalisations use when it
             decodes *fused* features: ``"running"`` (training statistics) or
             ``"input"`` (each fused feature map's own statistics).
+        bf16_tolerant: the model's fused images were checked to stay within one
+            grey level of float32 when it runs in bfloat16 (the rule of
+            ``benchmarks/bench_precision.py``); ``precision="auto"`` then picks
+            bfloat16 on CPUs with native bf16.  ``False`` unless a model was
+            trained for it (``normfuse.train.precision``) and checked.
     """
 
     in_channels: int = 1
@@ -89,6 +94,7 @@ class NormFuseConfig:
     variant: Literal["normfuse", "rescat"] = "normfuse"
     fusion: FusionRule = field(default_factory=FusionRule)
     fusion_norm_stats: NormStats = "running"
+    bf16_tolerant: bool = False
 
     def __post_init__(self) -> None:
         if self.variant not in ("normfuse", "rescat"):

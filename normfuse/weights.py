@@ -239,6 +239,8 @@ def _check_config_types(data: object) -> dict:
     for name in ("norm", "padding_mode", "activation", "variant", "fusion_norm_stats"):
         if name in data and not isinstance(data[name], str):
             raise TypeError(f"{name} must be a string, got {data[name]!r}")
+    if "bf16_tolerant" in data and not isinstance(data["bf16_tolerant"], bool):
+        raise TypeError(f"bf16_tolerant must be true or false, got {data['bf16_tolerant']!r}")
     if "fusion" in data and not isinstance(data["fusion"], dict):
         raise TypeError(f"fusion must be an object with structure, detail and skip rules, got {data['fusion']!r}")
     return data

@@ -30,6 +30,12 @@ def add_parser(sub) -> None:
     p.add_argument("--channels-last", action="store_true", default=None)
     p.add_argument("--device", help="cpu or cuda")
     p.add_argument("--seed", type=int)
+    p.add_argument("--init", help="fine-tune: start from this model folder ('bundled': the package's weights)")
+    p.add_argument("--freeze-norm-stats", action="store_true", default=None,
+                   help="keep the normalisations' running statistics fixed")
+    p.add_argument("--bf16-consistency", type=float, help="weight of the bf16-versus-fp32 fused-image term")
+    p.add_argument("--distill", type=float, help="weight of the fused-image term towards the --init model")
+    p.add_argument("--fusion", help="fusion rule STRUCTURE:DETAIL:SKIP for those terms and the saved model, e.g. sum:sum:sum")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     p.set_defaults(run=run)
@@ -44,7 +50,14 @@ def run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size, "lr": args.lr, "max_steps": args.max_steps,
         "crops_per_image": args.crops_per_image, "random_crop": args.random_crop, "flip": args.flip,
         "bf16": args.bf16, "channels_last": args.channels_last, "device": args.device, "seed": args.seed,
+        "init": args.init, "freeze_norm_stats": args.freeze_norm_stats, "bf16_consistency": args.bf16_consistency,
+        "distill": args.distill,
     }
+    if args.fusion is not None:
+        parts = args.fusion.split(":")
+        if len(parts) != 3:
+            raise SystemExit(f"--fusion must be STRUCTURE:DETAIL:SKIP (e.g. sum:sum:sum), got {args.fusion!r}")
+        flags["fusion"] = dict(zip(("structure", "detail", "skip"), parts))
     cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
     if args.data and not args.split and not args.config:
         cfg.split = None

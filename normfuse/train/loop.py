@@ -2,6 +2,12 @@
 
 Run it with ``normfuse train`` or :func:`train`.  Under ``torchrun`` it trains
 data-parallel (gloo on CPU, nccl on CUDA) with a distributed sampler.
+
+Besides training from scratch with the letter's loss, it fine-tunes
+(``init``): with frozen normalisation statistics, a ``bf16_consistency`` term
+(:mod:`normfuse.train.precision`) that makes the fused image the same in
+bfloat16 as in float32, and a ``distill`` term that keeps the fused image close
+to the starting model's.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..network import Features, NormFuseConfig, NormFuseNet
-from ..weights import save_model_folder
+from ..layers import Norm2d
+from ..network import Features, FusionRule, NormFuseConfig, NormFuseNet, fuse_features
+from ..weights import load_model_folder, resolve_pretrained, save_model_folder
 from .data import CropPolicy, PairedImageFolder
 from .losses import LossWeights, normfuse_loss
+from .precision import bf16_gap_loss, simulated_bf16
 
 __all__ = ["TrainConfig", "train"]
 
@@ -34,6 +42,20 @@ class TrainConfig:
 
     Defaults are the letter's recipe: Adam, lr 1e-3 divided by 10 every 40 of
     120 epochs, batch 24, one 128 x 128 centre crop per pair.
+
+    Fine-tuning settings (all off by default):
+
+    - ``init``: start from a model folder (``"bundled"``: the package's
+      weights); its ``config.json`` replaces ``model``, except that ``fusion``
+      (if set) replaces its fusion rule.
+    - ``freeze_norm_stats``: normalisations use and keep their running statistics.
+    - ``bf16_consistency``: weight of :func:`~normfuse.train.precision.bf16_gap_loss`
+      between the fused image in float32 and under
+      :func:`~normfuse.train.precision.simulated_bf16` (needs ``bf16=False``).
+    - ``distill``: weight of the mean absolute difference between the fused
+      image and the ``init`` model's fused image (needs ``init``).
+    - ``fusion``: the :class:`~normfuse.network.FusionRule` fields for those two
+      terms (default: the model's rule).
     """
 
     data: str = "../shared/data/roadscene"
@@ -57,6 +79,11 @@ class TrainConfig:
     progress: bool = True
     model: dict[str, Any] = field(default_factory=lambda: NormFuseConfig().to_dict())
     loss: dict[str, Any] = field(default_factory=lambda: dataclasses.asdict(LossWeights()))
+    init: str | None = None
+    freeze_norm_stats: bool = False
+    bf16_consistency: float = 0.0
+    distill: float = 0.0
+    fusion: dict[str, str] | None = None
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> TrainConfig:
@@ -68,21 +95,46 @@ class TrainConfig:
         return cls(**data)
 
 
-class _TrainStep(nn.Module):
-    """Encodes IR and visible crops in one batch and reconstructs both (what DDP wraps)."""
+def _split(feats: Features, b: int) -> tuple[Features, Features]:
+    return feats.map(lambda t: t[:b]), feats.map(lambda t: t[b:])
 
-    def __init__(self, net: NormFuseNet):
+
+class _TrainStep(nn.Module):
+    """Encodes IR and visible crops in one batch and reconstructs both (what DDP wraps).
+
+    With ``bf16_consistency`` or a ``teacher`` it also fuses the pair and
+    returns the extra loss terms (unweighted) in a dict.
+    """
+
+    def __init__(self, net: NormFuseNet, rule: FusionRule, bf16_consistency: bool = False,
+                 teacher: NormFuseNet | None = None):
         super().__init__()
         self.net = net
+        self.rule = rule
+        self.bf16_consistency = bf16_consistency
+        self.teacher = [teacher]  # a list: not a submodule (no parameters for DDP or the state dict)
+
+    def _fuse(self, net: NormFuseNet, both: torch.Tensor, b: int) -> torch.Tensor:
+        return net.decoder(fuse_features(*_split(net.encode(both), b), self.rule))
 
     def forward(self, ir: torch.Tensor, vis: torch.Tensor):
         b = ir.shape[0]
-        feats = self.net.encode(torch.cat([ir, vis]))
+        both = torch.cat([ir, vis])
+        feats = self.net.encode(both)
         recon = self.net.decoder(feats)
-        half = lambda t, s: t[s]  # noqa: E731
-        fi = feats.map(lambda t: half(t, slice(0, b)))
-        fv = feats.map(lambda t: half(t, slice(b, None)))
-        return fi, fv, recon[:b], recon[b:]
+        fi, fv = _split(feats, b)
+        extra: dict[str, torch.Tensor] = {}
+        teacher = self.teacher[0]
+        if self.bf16_consistency or teacher is not None:
+            fused = self.net.decoder(fuse_features(fi, fv, self.rule))
+            if self.bf16_consistency:
+                with simulated_bf16(self.net):
+                    extra["bf16_gap"] = bf16_gap_loss(fused, self._fuse(self.net, both, b))
+            if teacher is not None:
+                with torch.no_grad():
+                    target = self._fuse(teacher, both, b)
+                extra["distill"] = (fused.float() - target.float()).abs().mean()
+        return fi, fv, recon[:b], recon[b:], extra
 
 
 def _dist_info() -> tuple[int, int]:
@@ -103,6 +155,26 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         torch.distributed.init_process_group(backend)
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if cfg.bf16_consistency and cfg.bf16:
+        raise ValueError("bf16_consistency compares with exact float32 output: it needs bf16=False")
+    if cfg.distill and cfg.init is None:
+        raise ValueError("distill keeps the fused image close to the init model's: set init")
+    torch.manual_seed(cfg.seed)
+    teacher = None
+    if cfg.init is not None:
+        start = load_model_folder(resolve_pretrained(None if cfg.init == "bundled" else cfg.init))
+        model_cfg = start.config.to_dict()
+        if cfg.fusion is not None:
+            model_cfg["fusion"] = dict(cfg.fusion)
+        net = NormFuseNet(NormFuseConfig.from_dict(model_cfg))
+        net.load_state_dict(start.state_dict())
+        net = net.to(device)
+        if cfg.distill:
+            teacher = start.to(device).eval().requires_grad_(False)
+    else:
+        net = NormFuseNet(NormFuseConfig.from_dict(cfg.model)).to(device)
+    rule = FusionRule(**cfg.fusion) if cfg.fusion is not None else net.config.fusion
+    cfg = dataclasses.replace(cfg, model=net.config.to_dict())  # what is trained, for train_config.json
     out = Path(cfg.out)
     ckpt_path = out / "checkpoint.pt"
     if rank == 0:
@@ -111,8 +183,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             raise FileExistsError(f"{str(ckpt_path)!r} exists: pass resume=True (--resume) or choose another --out")
         (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
 
-    torch.manual_seed(cfg.seed)
-    net = NormFuseNet(NormFuseConfig.from_dict(cfg.model)).to(device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     weights = LossWeights(**cfg.loss)
@@ -133,7 +203,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         CropPolicy(cfg.crop_size, cfg.crops_per_image, cfg.random_crop, cfg.flip), seed=cfg.seed,
     )
     sampler = None
-    step_module: nn.Module = _TrainStep(net)
+    step_module: nn.Module = _TrainStep(net, rule, cfg.bf16_consistency > 0, teacher)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         from torch.utils.data.distributed import DistributedSampler
@@ -146,7 +216,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         num_workers=cfg.num_workers, drop_last=False, generator=gen,
     )
     log_path = out / "log.csv"
-    fields = ["epoch", "step", "lr", "total", "de", "rec_ir", "rec_vis", "grad", "seconds"]
+    fields = ["epoch", "step", "lr", "total", "de", "rec_ir", "rec_vis", "grad", "bf16_gap", "distill", "seconds"]
     if rank == 0 and (not resume or not log_path.exists()):
         with open(log_path, "w", newline="") as fh:
             csv.writer(fh).writerow(fields)
@@ -159,6 +229,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         if sampler is not None:
             sampler.set_epoch(epoch)
         net.train()
+        if cfg.freeze_norm_stats:
+            for m in net.modules():
+                if isinstance(m, Norm2d):
+                    m.eval()
         t0 = time.time()
         lr = opt.param_groups[0]["lr"]
         sums: dict[str, float] = {}
@@ -174,8 +248,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 ir = ir.contiguous(memory_format=torch.channels_last)
                 vis = vis.contiguous(memory_format=torch.channels_last)
             with autocast:
-                fi, fv, ir_hat, vis_hat = step_module(ir, vis)
+                fi, fv, ir_hat, vis_hat, extra = step_module(ir, vis)
             loss, parts = normfuse_loss(ir, vis, fi, fv, ir_hat, vis_hat, weights)
+            for name, term in extra.items():
+                loss = loss + (cfg.bf16_consistency if name == "bf16_gap" else cfg.distill) * term
+                parts[name] = term.item()
+            parts["total"] = loss.item()
             if not math.isfinite(parts["total"]):
                 raise FloatingPointError(f"loss became {parts['total']} at epoch {epoch + 1}, step {step}")
             opt.zero_grad(set_to_none=True)
@@ -199,7 +277,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             with open(log_path, "a", newline="") as fh:
                 csv.writer(fh).writerow(
                     [epoch + 1, step, lr]
-                    + [f"{row.get(k, float('nan')):.6f}" for k in fields[3:8]] + [f"{time.time() - t0:.1f}"]
+                    + [f"{row.get(k, float('nan')):.6f}" for k in fields[3:-1]] + [f"{time.time() - t0:.1f}"]
                 )
             ck = {"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                   "epoch": epoch + 1, "step": step}

@@ -1,0 +1,17 @@
+"""Helpers shared by the benchmark scripts (run as ``python benchmarks/<script>.py``)."""
+
+from __future__ import annotations
+
+
+def sample_pair(h: int, w: int):
+    """The bundled sample TNO pair resized (bilinear) to ``h`` x ``w``, as two uint8 arrays."""
+    import numpy as np
+    from skimage.transform import resize
+
+    from normfuse.io import read_image
+    from normfuse.samples import sample_pair_paths
+
+    return tuple(
+        (resize(read_image(p), (h, w), order=1, anti_aliasing=False) * 255).round().astype(np.uint8)
+        for p in sample_pair_paths()
+    )

@@ -1,0 +1,115 @@
+"""Training a network to give the same fused image in bfloat16 as in float32.
+
+A network trained with the letter's recipe alone can be very sensitive to
+rounding: the bundled 120-epoch weights moved fused pixels by up to 8 grey
+levels when :class:`~normfuse.inference.FusionPlan` ran them in bfloat16, and
+half-grey-level changes of the input could move them by 40.  Fine-tuning with
+:func:`bf16_gap_loss` between the fused image computed in float32 and the same
+image under :func:`simulated_bf16` teaches the network to tolerate that
+rounding, so that the fast bf16 path stays within one grey level.
+
+:func:`simulated_bf16` rounds what the bf16 plan rounds (the input, weights,
+bias and output of every convolution but the first and the last, the last one's
+input, every normalisation's output, PEAN's ``gamma = 1 + conv(a)`` and
+``beta`` and its output), with a straight-through gradient, so the rounding
+acts as fixed noise during back-propagation.
+
+Examples:
+    >>> import torch
+    >>> from normfuse.network import NormFuseConfig, NormFuseNet
+    >>> net = NormFuseNet(NormFuseConfig(width=4)).eval()
+    >>> x = torch.rand(1, 1, 16, 16)
+    >>> with simulated_bf16(net):
+    ...     y = net(x)
+    >>> bool((y - net(x)).abs().max() < 0.05)
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers import PEAN, Norm2d
+
+__all__ = ["round_bf16", "simulated_bf16", "bf16_gap_loss"]
+
+#: convolutions the bf16 plan runs in float32: the first reads the image exactly
+FP32_CONVS = ("encoder.conv_in.0",)
+#: convolutions the bf16 plan runs in float32 on bfloat16 input (float32 output)
+FP32_OUTPUT_CONVS = ("decoder.conv_out",)
+
+
+def round_bf16(x: torch.Tensor) -> torch.Tensor:
+    """``x`` rounded to bfloat16 (returned in ``x``'s dtype) with a straight-through gradient."""
+    return x + (x.to(torch.bfloat16).to(x.dtype) - x).detach()
+
+
+@contextlib.contextmanager
+def simulated_bf16(net: nn.Module) -> Iterator[nn.Module]:
+    """Within the block, ``net`` computes in float32 but rounds like the bf16 fusion plan.
+
+    Every ``nn.Conv2d`` of ``net`` except ``encoder.conv_in.0`` rounds its input,
+    weight, bias and output to bfloat16 (``decoder.conv_out`` only its input);
+    every :class:`~normfuse.layers.Norm2d` and :class:`~normfuse.layers.PEAN`
+    rounds its output, and PEAN its ``gamma`` and ``beta``.  Gradients pass
+    straight through the rounding.  The module is restored on exit.
+    """
+    patched: list[tuple[nn.Module, str]] = []
+    handles = []
+
+    def conv_forward(m: nn.Conv2d, bf16: bool):
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            if not bf16:
+                return m._conv_forward(round_bf16(x), m.weight, m.bias)
+            bias = None if m.bias is None else round_bf16(m.bias)
+            return round_bf16(m._conv_forward(round_bf16(x), round_bf16(m.weight), bias))
+
+        return forward
+
+    def modulation(m: PEAN):
+        def rounded(cond: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+            gamma, beta = PEAN.modulation(m, cond, size)
+            return round_bf16(gamma), round_bf16(beta)
+
+        return rounded
+
+    def round_output(mod: nn.Module, inp, out: torch.Tensor) -> torch.Tensor:
+        return round_bf16(out)
+
+    try:
+        for name, m in net.named_modules():
+            if isinstance(m, nn.Conv2d) and not name.endswith(FP32_CONVS):
+                m.forward = conv_forward(m, bf16=not name.endswith(FP32_OUTPUT_CONVS))
+                patched.append((m, "forward"))
+            elif isinstance(m, (Norm2d, PEAN)):
+                handles.append(m.register_forward_hook(round_output))
+                if isinstance(m, PEAN):
+                    m.modulation = modulation(m)
+                    patched.append((m, "modulation"))
+        yield net
+    finally:
+        for m, attr in patched:
+            delattr(m, attr)  # back to the class's method
+        for h in handles:
+            h.remove()
+
+
+def bf16_gap_loss(exact: torch.Tensor, rounded: torch.Tensor, tolerance: float = 0.5) -> torch.Tensor:
+    """How far ``rounded`` is from ``exact``, in 8-bit grey levels.
+
+    ``mean(d^2) + 10 * mean(relu(|d| - tolerance)^2)`` with ``d = 255 (rounded - exact)``:
+    the second term concentrates on the pixels that would move by more than
+    ``tolerance`` grey levels.  Both images ``(B, C, H, W)`` in [0, 1].
+
+    Examples:
+        >>> a = torch.zeros(1, 1, 2, 2)
+        >>> round(float(bf16_gap_loss(a, a + 1 / 255)), 4)
+        3.5
+    """
+    d = (rounded.float() - exact.float()) * 255.0
+    return d.pow(2).mean() + 10.0 * F.relu(d.abs() - tolerance).pow(2).mean()
