@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
-from normfuse import NormFuser, NormFuseConfig
+from normfuse import NormFuser, NormFuseConfig, WeightsError
+from normfuse.devices import cpu_supports_bf16, resolve_precision
 from normfuse.inputs import prepare
 
 
@@ -121,10 +124,23 @@ def test_devices_and_precision(tno_pair):
             NormFuser(NormFuseConfig(width=8), device="cuda:1")
 
 
-def test_bf16_stays_close_to_fp32(tno_pair):
-    a = NormFuser.from_pretrained(device="cpu", precision="fp32").fuse(*tno_pair).astype(int)
-    b = NormFuser.from_pretrained(device="cpu", precision="bf16").fuse(*tno_pair).astype(int)
-    assert np.abs(a - b).mean() < 2.0
+def test_auto_precision_is_bf16_only_for_a_tolerant_model_on_a_bf16_cpu(tmp_path):
+    bundled = NormFuser.from_pretrained(device="cpu")
+    assert not bundled.config.bf16_tolerant and bundled.precision == "fp32"  # fails the one-grey-level rule
+    assert NormFuser(NormFuseConfig(width=8), device="cpu").precision == "fp32"
+    # a model folder whose config.json declares it tolerant gets bf16 where the CPU has it
+    bundled.save_pretrained(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    (tmp_path / "m" / "config.json").write_text(json.dumps({**cfg, "bf16_tolerant": True}))
+    tolerant = NormFuser.from_pretrained(tmp_path / "m", device="cpu")
+    assert tolerant.config.bf16_tolerant
+    assert tolerant.precision == ("bf16" if cpu_supports_bf16() else "fp32")
+    assert NormFuser.from_pretrained(tmp_path / "m", device="cpu", precision="fp32").precision == "fp32"  # asking wins
+    assert resolve_precision("auto", torch.device("cuda"), bf16_tolerant=True) == "fp32"  # bf16 is a CPU choice
+    # the flag must be a JSON boolean
+    (tmp_path / "m" / "config.json").write_text(json.dumps({**cfg, "bf16_tolerant": "yes"}))
+    with pytest.raises(WeightsError, match="bf16_tolerant must be true or false"):
+        NormFuser.from_pretrained(tmp_path / "m", device="cpu")
 
 
 def test_inference_is_deterministic_and_in_eval_mode(fuser, tno_pair):

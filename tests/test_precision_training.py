@@ -75,6 +75,7 @@ def test_fine_tune_from_bundled_with_bf16_and_distill_terms(few_pairs, tmp_path)
     assert np.isfinite(parts) and float(row["total"]) != parts
     tuned = NormFuser.from_pretrained(final, device="cpu").net
     assert tuned.config.fusion == FusionRule()  # the rule given replaces the starting model's
+    assert bundled.config.fusion != tuned.config.fusion
     assert tuned.config.width == bundled.config.width
     recorded = json.loads((tmp_path / "ft" / "train_config.json").read_text())
     assert recorded["init"] == "bundled" and recorded["model"]["width"] == bundled.config.width
@@ -91,3 +92,15 @@ def test_fine_tune_settings_that_cannot_work_are_refused(few_pairs, tmp_path):
     with pytest.raises(ValueError, match="set init"):
         train(TrainConfig(**base, distill=1.0))
     assert not (tmp_path / "x").exists()  # refused before anything is written
+
+
+def test_fine_tuned_weights_lose_the_bf16_tolerant_flag(few_pairs, tmp_path):
+    """New weights are not trusted in bf16 until checked again, even when the starting model was."""
+    start = NormFuser.from_pretrained(device="cpu")
+    start.save_pretrained(tmp_path / "start")
+    cfg_path = tmp_path / "start" / "config.json"
+    cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "bf16_tolerant": True}))
+    assert NormFuser.from_pretrained(tmp_path / "start", device="cpu").config.bf16_tolerant
+    final = train(TrainConfig(data=str(few_pairs), split=None, out=str(tmp_path / "ft"), epochs=1, batch_size=2,
+                              crop_size=48, max_steps=1, progress=False, init=str(tmp_path / "start")))
+    assert not NormFuser.from_pretrained(final, device="cpu").config.bf16_tolerant

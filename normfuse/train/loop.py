@@ -47,7 +47,8 @@ class TrainConfig:
 
     - ``init``: start from a model folder (``"bundled"``: the package's
       weights); its ``config.json`` replaces ``model``, except that ``fusion``
-      (if set) replaces its fusion rule.
+      (if set) replaces its fusion rule and ``bf16_tolerant`` is reset to
+      false (the new weights have not been checked).
     - ``freeze_norm_stats``: normalisations use and keep their running statistics.
     - ``bf16_consistency``: weight of :func:`~normfuse.train.precision.bf16_gap_loss`
       between the fused image in float32 and under
@@ -164,6 +165,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     if cfg.init is not None:
         start = load_model_folder(resolve_pretrained(None if cfg.init == "bundled" else cfg.init))
         model_cfg = start.config.to_dict()
+        model_cfg["bf16_tolerant"] = False  # new weights: to be checked again (benchmarks/bench_precision.py)
         if cfg.fusion is not None:
             model_cfg["fusion"] = dict(cfg.fusion)
         net = NormFuseNet(NormFuseConfig.from_dict(model_cfg))

@@ -1,18 +1,21 @@
 """Training a network to give the same fused image in bfloat16 as in float32.
 
 A network trained with the letter's recipe alone can be very sensitive to
-rounding: the bundled 120-epoch weights moved fused pixels by up to 8 grey
-levels when :class:`~normfuse.inference.FusionPlan` ran them in bfloat16, and
+rounding: the bundled weights move fused pixels by up to 7 grey levels when
+:class:`~normfuse.inference.FusionPlan` runs them in bfloat16, and
 half-grey-level changes of the input could move them by 40.  Fine-tuning with
 :func:`bf16_gap_loss` between the fused image computed in float32 and the same
 image under :func:`simulated_bf16` teaches the network to tolerate that
-rounding, so that the fast bf16 path stays within one grey level.
+rounding (``weights/normfuse-roadscene-bf16ft``: one TNO pixel in 11.6 million
+more than one grey level off; ``docs/performance.md``).
 
 :func:`simulated_bf16` rounds what the bf16 plan rounds (the input, weights,
 bias and output of every convolution but the first and the last, the last one's
 input, every normalisation's output, PEAN's ``gamma = 1 + conv(a)`` and
 ``beta`` and its output), with a straight-through gradient, so the rounding
-acts as fixed noise during back-propagation.
+acts as fixed noise during back-propagation.  Rounding ``gamma`` with its 1 is
+coarser than the plan, which adds the 1 afterwards: the simulation errs on the
+pessimistic side.
 
 Examples:
     >>> import torch
