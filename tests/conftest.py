@@ -32,6 +32,20 @@ def tno_pair(data_dir):
 
 
 @pytest.fixture(scope="session")
+def small_data(data_dir, tmp_path_factory):
+    """Six real RoadScene training pairs, linked into a temporary ir/ + vis/ folder (training tests)."""
+    import json
+
+    names = json.loads((data_dir / "roadscene" / "split.json").read_text())["train"][:6]
+    root = tmp_path_factory.mktemp("pairs")
+    for sub in ("ir", "vis"):
+        (root / sub).mkdir()
+        for n in names:
+            os.symlink(data_dir / "roadscene" / sub / n, root / sub / n)
+    return root
+
+
+@pytest.fixture(scope="session")
 def roadscene_pair(data_dir):
     """One real RoadScene test pair: IR uint8 (H, W), visible uint8 RGB (H, W, 3)."""
     import json

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 
 import numpy as np
 import pytest
@@ -15,18 +14,6 @@ from normfuse.inference import FusionPlan
 from normfuse.network import FusionRule
 from normfuse.train.loop import TrainConfig, train
 from normfuse.train.precision import bf16_gap_loss, round_bf16, simulated_bf16
-
-
-@pytest.fixture(scope="module")
-def few_pairs(data_dir, tmp_path_factory):
-    """Four real RoadScene training pairs, linked into a temporary ir/ + vis/ folder."""
-    names = json.loads((data_dir / "roadscene" / "split.json").read_text())["train"][:4]
-    root = tmp_path_factory.mktemp("pairs")
-    for sub in ("ir", "vis"):
-        (root / sub).mkdir()
-        for n in names:
-            os.symlink(data_dir / "roadscene" / sub / n, root / sub / n)
-    return root
 
 
 def test_round_bf16_rounds_forward_and_passes_gradients_through():
@@ -63,8 +50,8 @@ def test_simulation_matches_the_real_bf16_plan_and_restores_the_network(tno_pair
     assert sim_err.abs().max() > 0.05  # it does round
 
 
-def test_fine_tune_from_bundled_with_bf16_and_distill_terms(few_pairs, tmp_path):
-    cfg = TrainConfig(data=str(few_pairs), split=None, out=str(tmp_path / "ft"), epochs=1, batch_size=2,
+def test_fine_tune_from_bundled_with_bf16_and_distill_terms(small_data, tmp_path):
+    cfg = TrainConfig(data=str(small_data), split=None, out=str(tmp_path / "ft"), epochs=1, batch_size=2,
                       crop_size=48, progress=False, lr=1e-4, init="bundled", freeze_norm_stats=True,
                       bf16_consistency=1.0, distill=10.0, fusion={"structure": "sum", "detail": "sum", "skip": "sum"})
     bundled = NormFuser.from_pretrained(device="cpu").net
@@ -85,8 +72,8 @@ def test_fine_tune_from_bundled_with_bf16_and_distill_terms(few_pairs, tmp_path)
     assert any(not torch.equal(sd_a[k], sd_b[k]) for k in sd_a if k.endswith("weight"))
 
 
-def test_fine_tune_settings_that_cannot_work_are_refused(few_pairs, tmp_path):
-    base = dict(data=str(few_pairs), split=None, out=str(tmp_path / "x"), epochs=1, progress=False)
+def test_fine_tune_settings_that_cannot_work_are_refused(small_data, tmp_path):
+    base = dict(data=str(small_data), split=None, out=str(tmp_path / "x"), epochs=1, progress=False)
     with pytest.raises(ValueError, match="bf16=False"):
         train(TrainConfig(**base, init="bundled", bf16_consistency=1.0, bf16=True))
     with pytest.raises(ValueError, match="set init"):
@@ -94,13 +81,13 @@ def test_fine_tune_settings_that_cannot_work_are_refused(few_pairs, tmp_path):
     assert not (tmp_path / "x").exists()  # refused before anything is written
 
 
-def test_fine_tuned_weights_lose_the_bf16_tolerant_flag(few_pairs, tmp_path):
+def test_fine_tuned_weights_lose_the_bf16_tolerant_flag(small_data, tmp_path):
     """New weights are not trusted in bf16 until checked again, even when the starting model was."""
     start = NormFuser.from_pretrained(device="cpu")
     start.save_pretrained(tmp_path / "start")
     cfg_path = tmp_path / "start" / "config.json"
     cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "bf16_tolerant": True}))
     assert NormFuser.from_pretrained(tmp_path / "start", device="cpu").config.bf16_tolerant
-    final = train(TrainConfig(data=str(few_pairs), split=None, out=str(tmp_path / "ft"), epochs=1, batch_size=2,
+    final = train(TrainConfig(data=str(small_data), split=None, out=str(tmp_path / "ft"), epochs=1, batch_size=2,
                               crop_size=48, max_steps=1, progress=False, init=str(tmp_path / "start")))
     assert not NormFuser.from_pretrained(final, device="cpu").config.bf16_tolerant

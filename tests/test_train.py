@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -16,18 +15,6 @@ from normfuse.network import Features
 from normfuse.train.data import CropPolicy, PairedImageFolder
 from normfuse.train.losses import LossWeights, decomposition_loss, gradient_loss, normfuse_loss, reconstruction_error
 from normfuse.train.loop import TrainConfig, train
-
-
-@pytest.fixture(scope="module")
-def small_data(data_dir, tmp_path_factory):
-    """Six real RoadScene training pairs, linked into a temporary ir/ + vis/ folder."""
-    names = json.loads((data_dir / "roadscene" / "split.json").read_text())["train"][:6]
-    root = tmp_path_factory.mktemp("pairs")
-    for sub in ("ir", "vis"):
-        (root / sub).mkdir()
-        for n in names:
-            os.symlink(data_dir / "roadscene" / sub / n, root / sub / n)
-    return root
 
 
 def _feats(seed: int) -> Features:
