@@ -42,6 +42,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..network import FusionRule
     from ..train.loop import TrainConfig, train
 
     cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
@@ -54,10 +55,11 @@ def run(args: argparse.Namespace) -> int:
         "distill": args.distill,
     }
     if args.fusion is not None:
+        fields = [f.name for f in dataclasses.fields(FusionRule)]  # structure, detail, skip
         parts = args.fusion.split(":")
-        if len(parts) != 3:
+        if len(parts) != len(fields):
             raise SystemExit(f"--fusion must be STRUCTURE:DETAIL:SKIP (e.g. sum:sum:sum), got {args.fusion!r}")
-        flags["fusion"] = dict(zip(("structure", "detail", "skip"), parts))
+        flags["fusion"] = dict(zip(fields, parts))
     cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
     if args.data and not args.split and not args.config:
         cfg.split = None

@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..layers import Norm2d
-from ..network import Features, FusionRule, NormFuseConfig, NormFuseNet, fuse_features
+from ..network import Features, NormFuseConfig, NormFuseNet, fuse_features
 from ..weights import load_model_folder, resolve_pretrained, save_model_folder
 from .data import CropPolicy, PairedImageFolder
 from .losses import LossWeights, normfuse_loss
@@ -55,8 +55,9 @@ class TrainConfig:
       :func:`~normfuse.train.precision.simulated_bf16` (needs ``bf16=False``).
     - ``distill``: weight of the mean absolute difference between the fused
       image and the ``init`` model's fused image (needs ``init``).
-    - ``fusion``: the :class:`~normfuse.network.FusionRule` fields for those two
-      terms (default: the model's rule).
+    - ``fusion``: the :class:`~normfuse.network.FusionRule` fields of the
+      trained model (its ``config.json``), used by those two terms (default:
+      the ``model``'s or ``init``'s rule).
     """
 
     data: str = "../shared/data/roadscene"
@@ -103,15 +104,14 @@ def _split(feats: Features, b: int) -> tuple[Features, Features]:
 class _TrainStep(nn.Module):
     """Encodes IR and visible crops in one batch and reconstructs both (what DDP wraps).
 
-    With ``bf16_consistency`` or a ``teacher`` it also fuses the pair and
-    returns the extra loss terms (unweighted) in a dict.
+    With ``bf16_consistency`` or a ``teacher`` it also fuses the pair with the
+    model's fusion rule and returns the extra loss terms (unweighted) in a dict.
     """
 
-    def __init__(self, net: NormFuseNet, rule: FusionRule, bf16_consistency: bool = False,
-                 teacher: NormFuseNet | None = None):
+    def __init__(self, net: NormFuseNet, bf16_consistency: bool = False, teacher: NormFuseNet | None = None):
         super().__init__()
         self.net = net
-        self.rule = rule
+        self.rule = net.config.fusion
         self.bf16_consistency = bf16_consistency
         self.teacher = [teacher]  # a list: not a submodule (no parameters for DDP or the state dict)
 
@@ -162,20 +162,20 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         raise ValueError("distill keeps the fused image close to the init model's: set init")
     torch.manual_seed(cfg.seed)
     teacher = None
+    start = None
+    model_cfg = dict(cfg.model)
     if cfg.init is not None:
         start = load_model_folder(resolve_pretrained(None if cfg.init == "bundled" else cfg.init))
         model_cfg = start.config.to_dict()
         model_cfg["bf16_tolerant"] = False  # new weights: to be checked again (benchmarks/bench_precision.py)
-        if cfg.fusion is not None:
-            model_cfg["fusion"] = dict(cfg.fusion)
-        net = NormFuseNet(NormFuseConfig.from_dict(model_cfg))
+    if cfg.fusion is not None:
+        model_cfg["fusion"] = dict(cfg.fusion)
+    net = NormFuseNet(NormFuseConfig.from_dict(model_cfg))
+    if start is not None:
         net.load_state_dict(start.state_dict())
-        net = net.to(device)
         if cfg.distill:
             teacher = start.to(device).eval().requires_grad_(False)
-    else:
-        net = NormFuseNet(NormFuseConfig.from_dict(cfg.model)).to(device)
-    rule = FusionRule(**cfg.fusion) if cfg.fusion is not None else net.config.fusion
+    net = net.to(device)
     cfg = dataclasses.replace(cfg, model=net.config.to_dict())  # what is trained, for train_config.json
     out = Path(cfg.out)
     ckpt_path = out / "checkpoint.pt"
@@ -205,7 +205,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         CropPolicy(cfg.crop_size, cfg.crops_per_image, cfg.random_crop, cfg.flip), seed=cfg.seed,
     )
     sampler = None
-    step_module: nn.Module = _TrainStep(net, rule, cfg.bf16_consistency > 0, teacher)
+    step_module: nn.Module = _TrainStep(net, cfg.bf16_consistency > 0, teacher)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         from torch.utils.data.distributed import DistributedSampler
