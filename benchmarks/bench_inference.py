@@ -8,7 +8,9 @@ for the layer-by-layer reference (``eager``) and the folded
 plus the end-to-end default path ``NormFuser.fuse`` on uint8 arrays.  The
 ``x fp32 eager`` column is the speed-up over the float32, contiguous eager run
 of the same size and threads.  The
-achieved GFLOP/s is shown next to the machine's measured matmul peak.
+achieved GFLOP/s is shown next to the machine's measured matmul peak.  On a CPU
+without native bfloat16 the bf16 rows are skipped (oneDNN emulates bf16 there,
+many times slower than fp32) unless ``--emulated-bf16`` is given.
 
     python benchmarks/bench_inference.py            # full table
     python benchmarks/bench_inference.py --quick    # 640x480 only, fewer repeats
@@ -85,6 +87,7 @@ def run_one(spec: dict) -> dict:
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 return net.fuse(a, b)
 
+    row["resolved"] = fuser.precision if spec["mode"] == "end-to-end" else spec["precision"]
     row["ms"] = _median_ms(step, spec["repeats"])
     row["gflops"] = row["gflop"] / (row["ms"] / 1000)
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -92,13 +95,20 @@ def run_one(spec: dict) -> dict:
 
 
 def matmul_peak(threads: int) -> dict[str, float]:
-    """Measured GFLOP/s of a 2048^3 matmul in fp32 and bf16 with ``threads`` threads."""
+    """Measured GFLOP/s of a 2048^3 matmul in fp32 and bf16 with ``threads`` threads.
+
+    bf16 is measured only on CPUs with native bfloat16 (``nan`` elsewhere: an
+    emulated 2048^3 bf16 matmul takes minutes and is not a peak).
+    """
     import torch
 
+    from normfuse.devices import cpu_supports_bf16
+
     torch.set_num_threads(threads)
-    out = {}
+    out = {"bf16": float("nan")}
     n = 2048
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+    dtypes = [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if cpu_supports_bf16() else [])
+    for name, dtype in dtypes:
         x, y = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         ms = _median_ms(lambda: x @ y, 5)
         out[name] = 2 * n**3 / (ms / 1000) / 1e9
@@ -111,11 +121,16 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=["eager", "plan", "end-to-end"],
                     choices=["eager", "plan", "end-to-end"],
                     help="rows to run (the fp32 eager baseline always runs)")
+    ap.add_argument("--emulated-bf16", action="store_true",
+                    help="also run bf16 rows on CPUs without native bfloat16 (emulated, many times slower)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         print(json.dumps(run_one(json.loads(args.one))))
         return
+    from normfuse.devices import cpu_supports_bf16
+
+    precisions = ("fp32", "bf16") if cpu_supports_bf16() or args.emulated_bf16 else ("fp32",)
     sizes = [(480, 640)] if args.quick else [(480, 640), (1080, 1920)]
     threads_list = [os.cpu_count() or 1] if args.quick else sorted({1, os.cpu_count() or 1})
     specs = []
@@ -123,19 +138,21 @@ def main() -> None:
         repeats = 3 if args.quick or size[0] > 500 else 7
         for threads in threads_list:
             for mode in ("eager", "plan"):
-                for precision in ("fp32", "bf16"):
+                for precision in precisions:
                     for cl in (False, True):
                         baseline = mode == "eager" and precision == "fp32" and not cl
                         if mode in args.modes or baseline:
                             specs.append(dict(mode=mode, size=size, precision=precision, channels_last=cl,
                                               threads=threads, repeats=repeats))
             if "end-to-end" in args.modes:
-                for precision in ("auto", "bf16"):
+                for precision in ("auto",) + precisions[1:]:
                     specs.append(dict(mode="end-to-end", size=size, precision=precision, channels_last=True,
                                       threads=threads, repeats=repeats))
     peaks = {t: matmul_peak(t) for t in threads_list}
     print("matmul peak (2048^3): " + ", ".join(
-        f"{t} thread(s): fp32 {p['fp32']:.0f} GFLOP/s, bf16 {p['bf16']:.0f} GFLOP/s" for t, p in peaks.items()))
+        f"{t} thread(s): fp32 {p['fp32']:.0f} GFLOP/s, bf16 {p['bf16']:.0f} GFLOP/s" for t, p in peaks.items())
+        + ("" if cpu_supports_bf16() else " (no native bfloat16 on this CPU: bf16 rows "
+              + ("are emulated)" if args.emulated_bf16 else "skipped, --emulated-bf16 runs them)")))
     print()
     print("| path | size (WxH) | precision | channels_last | threads | ms / pair | x fp32 eager "
           "| GFLOP | GFLOP/s | % of matmul peak | peak RSS MB |")
@@ -152,10 +169,10 @@ def main() -> None:
         if r["mode"] == "eager" and r["precision"] == "fp32" and not r["channels_last"]:
             baseline[key] = r["ms"]
         speedup = baseline[key] / r["ms"] if key in baseline else float("nan")
-        prec = "fp32" if r["precision"] == "auto" else r["precision"]
-        peak = peaks[r["threads"]][prec]
+        peak = peaks[r["threads"]][r["resolved"]]
+        precision = f"auto ({r['resolved']})" if r["precision"] == "auto" else r["precision"]
         print(
-            f"| {r['mode']} | {w}x{h} | {r['precision']} | {'on' if r['channels_last'] else 'off'} | {r['threads']} "
+            f"| {r['mode']} | {w}x{h} | {precision} | {'on' if r['channels_last'] else 'off'} | {r['threads']} "
             f"| {r['ms']:.0f} | {speedup:.2f} | {r['gflop']:.1f} | {r['gflops']:.1f} "
             f"| {100 * r['gflops'] / peak:.0f}% | {r['peak_rss_mb']:.0f} |",
             flush=True,

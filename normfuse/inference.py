@@ -20,8 +20,9 @@ pairs at most one grey level after rounding to 8 bits; ``tests/test_inference.py
 ``FusionPlan(net, dtype=torch.bfloat16)`` runs all but the first and last
 layers in bfloat16: about twice as fast again on CPUs with AVX512-BF16 or AMX,
 but within one grey level of float32 only for a network trained to tolerate
-it (:mod:`normfuse.train.precision`); the bundled one moves 0.85 % of TNO
-pixels by more.  Measured speeds and errors are in ``docs/performance.md``.
+it (:mod:`normfuse.train.precision`): the bundled one is, the 120-epoch model
+it was fine-tuned from moves 0.85 % of TNO pixels by more.  Measured speeds
+and errors are in ``docs/performance.md``.
 
 Examples:
     >>> import torch

@@ -67,3 +67,9 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def model_120ep() -> Path:
+    """The first bundled model (120 epochs, rule sum:max:sum), which bf16 moves by up to 7 grey levels."""
+    return Path(__file__).resolve().parents[1] / "weights" / "normfuse-roadscene-120ep"

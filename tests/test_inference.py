@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,33 +100,29 @@ def test_plan_on_real_tno_pairs_within_one_grey_level(data_dir):
         assert (diff > 0).mean() < 1e-3, (name, (diff > 0).mean())
 
 
-BF16FT = Path(__file__).resolve().parents[1] / "weights" / "normfuse-roadscene-bf16ft"
-
-
 def _bf16_error(model, ir, vis) -> np.ndarray:
     fp32 = NormFuser.from_pretrained(model, device="cpu", precision="fp32").fuse(ir, vis).astype(int)
     return np.abs(fp32 - NormFuser.from_pretrained(model, device="cpu", precision="bf16").fuse(ir, vis).astype(int))
 
 
-def test_bf16_plan_stays_close_on_a_real_pair(tno_pair):
-    """The bundled model in bf16: close on average, but not within one grey level everywhere."""
-    diff = _bf16_error(None, *tno_pair)
+def test_bf16_plan_of_a_model_not_trained_for_it_is_close_but_not_exact(tno_pair, model_120ep):
+    """The 120-epoch model in bf16: close on average, but not within one grey level everywhere."""
+    diff = _bf16_error(model_120ep, *tno_pair)
     assert diff.mean() < 0.5, diff.mean()
-    assert (diff > 1).mean() < 0.05
+    assert 0 < (diff > 1).mean() < 0.05
 
 
-@pytest.mark.parametrize("stem", ["01", "25"])
-def test_fine_tuning_for_bf16_shrinks_the_error_on_real_pairs(data_dir, stem):
-    """``weights/normfuse-roadscene-bf16ft`` (fine-tuned with ``bf16_consistency``) against the bundled model.
+@pytest.mark.parametrize("stem", ["01", "14", "25"])
+def test_bundled_model_is_within_one_grey_level_in_bf16_on_real_pairs(data_dir, stem, model_120ep):
+    """The bundled model (fine-tuned with ``bf16_consistency``) against the 120-epoch model it started from.
 
-    Pair 25 (saturated sky) is where the bundled model moves many pixels; 01 holds
-    the one pixel of all 40 TNO pairs where the fine-tuned model is two levels off.
+    Pair 25 (saturated sky) is where the 120-epoch model moves many pixels; 01 and
+    14 held the last two-level pixels of earlier fine-tuning stages.
     """
     ir, vis = (read_image(data_dir / "tno" / side / f"{stem}.bmp") for side in ("ir", "vis"))
-    tuned, bundled = _bf16_error(BF16FT, ir, vis), _bf16_error(None, ir, vis)
-    assert tuned.max() <= 2, tuned.max()
-    assert (tuned > 1).sum() <= 5, int((tuned > 1).sum())
-    assert (tuned > 0).mean() < 0.5 * (bundled > 0).mean(), ((tuned > 0).mean(), (bundled > 0).mean())
+    tuned, old = _bf16_error(None, ir, vis), _bf16_error(model_120ep, ir, vis)
+    assert tuned.max() <= 1, (stem, tuned.max())
+    assert (tuned > 0).mean() < 0.5 * (old > 0).mean(), ((tuned > 0).mean(), (old > 0).mean())
 
 
 def test_bf16_plan_of_an_untrained_model_is_close_but_not_exact(tno_pair):

@@ -47,3 +47,19 @@ def test_rescat_ablation_weights_load_and_fuse(tno_pair):
     assert rescat.config.variant == "rescat"
     out = rescat.fuse(*tno_pair)
     assert out.shape == tno_pair[0].shape and 30 < out.mean() < 220
+
+
+def test_fine_tuning_recipe_is_a_chain_from_the_120_epoch_model_to_the_bundled_one():
+    """The stage configs the card points to load as training settings and follow one another."""
+    from normfuse.train.loop import TrainConfig
+
+    folder = ROOT / "weights" / "normfuse-roadscene-finetune"
+    stages = [TrainConfig.from_json(folder / f"stage{i}-train_config.json") for i in range(1, 6)]
+    assert (ROOT / stages[0].init / "model.safetensors").is_file()
+    for before, after in zip(stages, stages[1:]):
+        assert after.init == f"{before.out}/final"
+    bundled = NormFuser.from_pretrained(device="cpu").config
+    assert stages[-1].model["fusion"] == bundled.to_dict()["fusion"]
+    assert bundled.bf16_tolerant and not stages[-1].model["bf16_tolerant"]  # set after bench_precision passed
+    assert sum(s.epochs for s in stages) == 34  # "34 more epochs" in the card
+    assert "34 more epochs" in CARD.read_text(encoding="utf-8")

@@ -24,6 +24,28 @@ def test_round_bf16_rounds_forward_and_passes_gradients_through():
     assert torch.equal(x.grad, torch.ones(2))
 
 
+def test_error_scale_multiplies_the_rounding_error():
+    x = torch.tensor([1.0 + 2**-10, 0.3])
+    err = round_bf16(x) - x
+    assert torch.allclose(round_bf16(x, 2.0) - x, 2 * err)
+
+
+def test_simulation_with_an_error_scale_moves_fused_pixels_further(tno_pair):
+    torch.set_num_threads(1)
+    net = NormFuser.from_pretrained(device="cpu", precision="fp32").net
+    ir, vis = (torch.from_numpy(a.astype(np.float32) / 255)[None, None, :96, :96] for a in tno_pair)
+    with torch.inference_mode():
+        exact = net.fuse(ir, vis)
+        errs = []
+        for scale in (1.0, 3.0):
+            with simulated_bf16(net, error_scale=scale):
+                errs.append((net.fuse(ir, vis) - exact).std().item())
+    assert 1.8 < errs[1] / errs[0] < 4.5, errs
+    with pytest.raises(ValueError, match="error_scale"):
+        with simulated_bf16(net, error_scale=0.0):
+            pass
+
+
 def test_gap_loss_counts_grey_levels():
     a = torch.zeros(1, 1, 4, 4)
     assert bf16_gap_loss(a, a).item() == 0.0
@@ -53,7 +75,7 @@ def test_simulation_matches_the_real_bf16_plan_and_restores_the_network(tno_pair
 def test_fine_tune_from_bundled_with_bf16_and_distill_terms(small_data, tmp_path):
     cfg = TrainConfig(data=str(small_data), split=None, out=str(tmp_path / "ft"), epochs=1, batch_size=2,
                       crop_size=48, progress=False, lr=1e-4, init="bundled", freeze_norm_stats=True,
-                      bf16_consistency=1.0, distill=10.0, fusion={"structure": "sum", "detail": "sum", "skip": "sum"})
+                      bf16_consistency=1.0, distill=10.0, fusion={"structure": "sum", "detail": "max", "skip": "sum"})
     bundled = NormFuser.from_pretrained(device="cpu").net
     final = train(cfg)
     row = next(csv.DictReader(open(tmp_path / "ft" / "log.csv")))
@@ -61,7 +83,7 @@ def test_fine_tune_from_bundled_with_bf16_and_distill_terms(small_data, tmp_path
     parts = sum(float(row[k]) for k in ("de", "rec_ir", "rec_vis", "grad"))  # unweighted, so total differs
     assert np.isfinite(parts) and float(row["total"]) != parts
     tuned = NormFuser.from_pretrained(final, device="cpu").net
-    assert tuned.config.fusion == FusionRule()  # the rule given replaces the starting model's
+    assert tuned.config.fusion == FusionRule(detail="max")  # the rule given replaces the starting model's
     assert bundled.config.fusion != tuned.config.fusion
     assert tuned.config.width == bundled.config.width
     recorded = json.loads((tmp_path / "ft" / "train_config.json").read_text())
@@ -78,6 +100,8 @@ def test_fine_tune_settings_that_cannot_work_are_refused(small_data, tmp_path):
         train(TrainConfig(**base, init="bundled", bf16_consistency=1.0, bf16=True))
     with pytest.raises(ValueError, match="set init"):
         train(TrainConfig(**base, distill=1.0))
+    with pytest.raises(ValueError, match="bf16_error_scale must be positive"):
+        train(TrainConfig(**base, init="bundled", bf16_consistency=1.0, bf16_error_scale=-1.0))
     assert not (tmp_path / "x").exists()  # refused before anything is written
 
 

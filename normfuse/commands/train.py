@@ -34,6 +34,8 @@ def add_parser(sub) -> None:
     p.add_argument("--freeze-norm-stats", action="store_true", default=None,
                    help="keep the normalisations' running statistics fixed")
     p.add_argument("--bf16-consistency", type=float, help="weight of the bf16-versus-fp32 fused-image term")
+    p.add_argument("--bf16-error-scale", type=float,
+                   help="that term's simulated rounding error, in multiples of bfloat16's (default 1; more leaves a margin)")
     p.add_argument("--distill", type=float, help="weight of the fused-image term towards the --init model")
     p.add_argument("--fusion", help="fusion rule STRUCTURE:DETAIL:SKIP for those terms and the saved model, e.g. sum:sum:sum")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         "crops_per_image": args.crops_per_image, "random_crop": args.random_crop, "flip": args.flip,
         "bf16": args.bf16, "channels_last": args.channels_last, "device": args.device, "seed": args.seed,
         "init": args.init, "freeze_norm_stats": args.freeze_norm_stats, "bf16_consistency": args.bf16_consistency,
-        "distill": args.distill,
+        "bf16_error_scale": args.bf16_error_scale, "distill": args.distill,
     }
     if args.fusion is not None:
         fields = [f.name for f in dataclasses.fields(FusionRule)]  # structure, detail, skip

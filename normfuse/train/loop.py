@@ -53,6 +53,8 @@ class TrainConfig:
     - ``bf16_consistency``: weight of :func:`~normfuse.train.precision.bf16_gap_loss`
       between the fused image in float32 and under
       :func:`~normfuse.train.precision.simulated_bf16` (needs ``bf16=False``).
+    - ``bf16_error_scale``: how many times bfloat16's rounding error that
+      simulation applies (``1``: exactly; more leaves a margin).
     - ``distill``: weight of the mean absolute difference between the fused
       image and the ``init`` model's fused image (needs ``init``).
     - ``fusion``: the :class:`~normfuse.network.FusionRule` fields of the
@@ -84,6 +86,7 @@ class TrainConfig:
     init: str | None = None
     freeze_norm_stats: bool = False
     bf16_consistency: float = 0.0
+    bf16_error_scale: float = 1.0
     distill: float = 0.0
     fusion: dict[str, str] | None = None
 
@@ -108,11 +111,13 @@ class _TrainStep(nn.Module):
     model's fusion rule and returns the extra loss terms (unweighted) in a dict.
     """
 
-    def __init__(self, net: NormFuseNet, bf16_consistency: bool = False, teacher: NormFuseNet | None = None):
+    def __init__(self, net: NormFuseNet, bf16_consistency: bool = False, teacher: NormFuseNet | None = None,
+                 bf16_error_scale: float = 1.0):
         super().__init__()
         self.net = net
         self.rule = net.config.fusion
         self.bf16_consistency = bf16_consistency
+        self.bf16_error_scale = bf16_error_scale
         self.teacher = [teacher]  # a list: not a submodule (no parameters for DDP or the state dict)
 
     def _fuse(self, net: NormFuseNet, both: torch.Tensor, b: int) -> torch.Tensor:
@@ -129,7 +134,7 @@ class _TrainStep(nn.Module):
         if self.bf16_consistency or teacher is not None:
             fused = self.net.decoder(fuse_features(fi, fv, self.rule))
             if self.bf16_consistency:
-                with simulated_bf16(self.net):
+                with simulated_bf16(self.net, self.bf16_error_scale):
                     extra["bf16_gap"] = bf16_gap_loss(fused, self._fuse(self.net, both, b))
             if teacher is not None:
                 with torch.no_grad():
@@ -158,6 +163,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if cfg.bf16_consistency and cfg.bf16:
         raise ValueError("bf16_consistency compares with exact float32 output: it needs bf16=False")
+    if not cfg.bf16_error_scale > 0:
+        raise ValueError(f"bf16_error_scale must be positive, got {cfg.bf16_error_scale}")
     if cfg.distill and cfg.init is None:
         raise ValueError("distill keeps the fused image close to the init model's: set init")
     torch.manual_seed(cfg.seed)
@@ -205,7 +212,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         CropPolicy(cfg.crop_size, cfg.crops_per_image, cfg.random_crop, cfg.flip), seed=cfg.seed,
     )
     sampler = None
-    step_module: nn.Module = _TrainStep(net, cfg.bf16_consistency > 0, teacher)
+    step_module: nn.Module = _TrainStep(net, cfg.bf16_consistency > 0, teacher, cfg.bf16_error_scale)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         from torch.utils.data.distributed import DistributedSampler
