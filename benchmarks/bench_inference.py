@@ -94,20 +94,18 @@ def run_one(spec: dict) -> dict:
     return row
 
 
-def matmul_peak(threads: int) -> dict[str, float]:
+def matmul_peak(threads: int, native_bf16: bool) -> dict[str, float]:
     """Measured GFLOP/s of a 2048^3 matmul in fp32 and bf16 with ``threads`` threads.
 
-    bf16 is measured only on CPUs with native bfloat16 (``nan`` elsewhere: an
-    emulated 2048^3 bf16 matmul takes minutes and is not a peak).
+    bf16 is measured only with ``native_bf16`` (``nan`` otherwise: an emulated
+    2048^3 bf16 matmul takes minutes and is not a peak).
     """
     import torch
-
-    from normfuse.devices import cpu_supports_bf16
 
     torch.set_num_threads(threads)
     out = {"bf16": float("nan")}
     n = 2048
-    dtypes = [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if cpu_supports_bf16() else [])
+    dtypes = [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if native_bf16 else [])
     for name, dtype in dtypes:
         x, y = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         ms = _median_ms(lambda: x @ y, 5)
@@ -130,7 +128,8 @@ def main() -> None:
         return
     from normfuse.devices import cpu_supports_bf16
 
-    precisions = ("fp32", "bf16") if cpu_supports_bf16() or args.emulated_bf16 else ("fp32",)
+    native_bf16 = cpu_supports_bf16()
+    precisions = ("fp32", "bf16") if native_bf16 or args.emulated_bf16 else ("fp32",)
     sizes = [(480, 640)] if args.quick else [(480, 640), (1080, 1920)]
     threads_list = [os.cpu_count() or 1] if args.quick else sorted({1, os.cpu_count() or 1})
     specs = []
@@ -148,10 +147,10 @@ def main() -> None:
                 for precision in ("auto",) + precisions[1:]:
                     specs.append(dict(mode="end-to-end", size=size, precision=precision, channels_last=True,
                                       threads=threads, repeats=repeats))
-    peaks = {t: matmul_peak(t) for t in threads_list}
+    peaks = {t: matmul_peak(t, native_bf16) for t in threads_list}
     print("matmul peak (2048^3): " + ", ".join(
         f"{t} thread(s): fp32 {p['fp32']:.0f} GFLOP/s, bf16 {p['bf16']:.0f} GFLOP/s" for t, p in peaks.items())
-        + ("" if cpu_supports_bf16() else " (no native bfloat16 on this CPU: bf16 rows "
+        + ("" if native_bf16 else " (no native bfloat16 on this CPU: bf16 rows "
               + ("are emulated)" if args.emulated_bf16 else "skipped, --emulated-bf16 runs them)")))
     print()
     print("| path | size (WxH) | precision | channels_last | threads | ms / pair | x fp32 eager "

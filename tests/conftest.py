@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -34,8 +35,6 @@ def tno_pair(data_dir):
 @pytest.fixture(scope="session")
 def small_data(data_dir, tmp_path_factory):
     """Six real RoadScene training pairs, linked into a temporary ir/ + vis/ folder (training tests)."""
-    import json
-
     names = json.loads((data_dir / "roadscene" / "split.json").read_text())["train"][:6]
     root = tmp_path_factory.mktemp("pairs")
     for sub in ("ir", "vis"):
