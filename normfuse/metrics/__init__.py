@@ -10,7 +10,8 @@ published table to 3 decimals (checked by ``tests/test_metrics.py``).
 Modules: :mod:`.images` (input conversion), :mod:`.registry` (metadata and
 lookup), :mod:`.basic` (EN, SD, SF, MG), :mod:`.information` (MI),
 :mod:`.vif` (VIF, VIFp), :mod:`.qabf` (Qabf), :mod:`.structural` (SSIM, SCD,
-CC, PSNR), :mod:`.api` (compute, folders, reports).
+CC, PSNR), :mod:`.api` (compute, folders, reports), :mod:`.conventions` (presets
+reproducing other evaluation codes: ``compute(..., convention="tang-2022")``).
 
 Examples:
     >>> from normfuse import metrics
@@ -26,6 +27,7 @@ Examples:
 from .api import IMAGE_SUFFIXES, compute, evaluate_folder, markdown_table, match_folders, write_csv, write_json
 from .images import ImageLike, gray8_triplet, to_gray8
 from .registry import DEFAULT_METRICS, METRICS, MetricInfo, available, get, register, unregister
+from .conventions import CONVENTIONS, Convention, MetricSpec, get_convention, list_conventions
 
 __all__ = [
     "compute",
@@ -45,4 +47,9 @@ __all__ = [
     "gray8_triplet",
     "ImageLike",
     "IMAGE_SUFFIXES",
+    "CONVENTIONS",
+    "Convention",
+    "MetricSpec",
+    "get_convention",
+    "list_conventions",
 ]

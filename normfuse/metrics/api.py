@@ -30,7 +30,11 @@ IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".g
 
 
 def compute(
-    fused: ImageLike, ir: ImageLike | None, vis: ImageLike | None, names: Iterable[str] | str | None = None
+    fused: ImageLike,
+    ir: ImageLike | None,
+    vis: ImageLike | None,
+    names: Iterable[str] | str | None = None,
+    convention: str = "normfuse",
 ) -> dict[str, float]:
     """Fusion metrics of one fused image and its two sources.
 
@@ -43,7 +47,11 @@ def compute(
         ir: the infrared source (may be ``None`` when only metrics of ``fused`` alone are asked for).
         vis: the visible source (likewise).
         names: metric names (case-insensitive; see :func:`~normfuse.metrics.available`);
-            default the 11 of :data:`~normfuse.metrics.DEFAULT_METRICS`.
+            default the 11 of :data:`~normfuse.metrics.DEFAULT_METRICS`, or under another
+            convention all the metrics that convention defines.
+        convention: ``"normfuse"`` (the standard metrics) or a preset reproducing another
+            evaluation code: ``"tang-matlab"``, ``"tang-2022"``, ``"cddfuse"``, ``"vifb"``
+            (see :mod:`normfuse.metrics.conventions` and ``docs/metrics.md``).
 
     Returns:
         ``{name: value}`` in the order asked for.
@@ -62,7 +70,13 @@ def compute(
         (6.0, 12.0, 1.0, inf)
         >>> compute(x, None, None, names="SD_colmean")
         {'SD_colmean': 0.0}
+        >>> compute(x, x, x, names=["MI", "PSNR"], convention="cddfuse")   # nats; peak max(F)
+        {'MI': 8.317766166719343, 'PSNR': inf}
     """
+    if convention is None or str(convention).casefold() != "normfuse":
+        from .conventions import compute_convention
+
+        return compute_convention(fused, ir, vis, names, "normfuse" if convention is None else convention)
     keys = resolve_names(names)
     infos = [get(k) for k in keys]
     missing = [i.name for i in infos if i.needs_sources]
@@ -131,10 +145,11 @@ def evaluate_folder(
     ir_dir: str | os.PathLike,
     vis_dir: str | os.PathLike,
     names: Iterable[str] | str | None = None,
+    convention: str = "normfuse",
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Metrics of every fused image in a folder, and their means (the usual data-set figure).
 
-    Partners are matched by file stem (see :func:`match_folders`).
+    Partners are matched by file stem (see :func:`match_folders`); ``convention`` as in :func:`compute`.
 
     Returns:
         ``(per_image, mean)``: ``per_image[stem][metric]`` and ``mean[metric]`` (the plain
@@ -150,9 +165,14 @@ def evaluate_folder(
         >>> sorted(per_image), mean
         (['a', 'b'], {'EN': 6.0, 'MI': 12.0})
     """
-    keys = resolve_names(names)
+    if str(convention).casefold() == "normfuse":
+        keys = resolve_names(names)
+    else:
+        from .conventions import get_convention
+
+        keys = get_convention(convention).resolve(names)
     pairs = match_folders(fused_dir, ir_dir, vis_dir)
-    per_image = {stem: compute(f, i, v, keys) for stem, (f, i, v) in pairs.items()}
+    per_image = {stem: compute(f, i, v, keys, convention) for stem, (f, i, v) in pairs.items()}
     mean = {k: float(np.mean([row[k] for row in per_image.values()])) for k in keys}
     return per_image, mean
 

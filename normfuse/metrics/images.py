@@ -24,7 +24,7 @@ from typing import Any, Union
 
 import numpy as np
 
-__all__ = ["ImageLike", "to_gray8", "gray8_triplet"]
+__all__ = ["ImageLike", "to_gray8", "to_levels8", "gray8_triplet"]
 
 #: What the metrics accept for one image.
 ImageLike = Union[np.ndarray, "torch.Tensor", str, os.PathLike]  # noqa: F821
@@ -133,6 +133,29 @@ def to_gray8(img: ImageLike) -> np.ndarray:
     if f.ndim == 3:
         f = f @ (_LUMA_PER_MILLE / 1000.0)
     return np.clip(_round_half_up(f), 0.0, 255.0)
+
+
+def to_levels8(img: ImageLike) -> np.ndarray:
+    """Like :func:`to_gray8`, but colour is kept: ``(H, W)`` or ``(H, W, 3)`` float64 whole numbers 0..255.
+
+    Used by the conventions that evaluate colour images channel by channel (``"vifb"``).
+    Grey images (also ``(H, W, 1)``) come back as ``(H, W)``; an alpha channel is dropped.
+
+    Examples:
+        >>> import numpy as np
+        >>> to_levels8(np.array([[[0.0, 0.5, 1.0]]]))
+        array([[[  0., 128., 255.]]])
+        >>> to_levels8(np.zeros((2, 3), np.uint8)).shape
+        (2, 3)
+    """
+    arr = _as_numpy(img)
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[..., :3]
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
+        raise ValueError(f"expected a grey (H, W) or colour (H, W, 3) image; got {_describe(img)}")
+    return np.clip(_round_half_up(_to_255_scale(arr)), 0.0, 255.0)
 
 
 def gray8_triplet(fused: ImageLike, ir: ImageLike | None, vis: ImageLike | None) -> tuple[np.ndarray, ...]:
