@@ -117,6 +117,7 @@ def run_evaluation(
     root: str | os.PathLike | None = None,
     names: tuple[str, ...] | None = None,
     progress: bool = True,
+    convention: str = "normfuse",
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Fuse (or take already fused folders), score and report; return ``means[dataset][method][metric]``.
 
@@ -125,13 +126,18 @@ def run_evaluation(
             a folder must hold ``<dataset>/<stem>.png`` or ``<stem>.png`` for each pair.
         datasets: subset of ``("tno", "roadscene")``.
         out_dir: where fused images and ``metrics.{csv,json,md}`` and ``metrics.png`` go.
-        names: metrics (default: all eleven plus the paper variants ``SF_uint8`` and ``SD_colmean``).
+        names: metrics (default: all eleven plus the paper variants ``SF_uint8`` and ``SD_colmean``;
+            under another ``convention``, all the metrics that convention defines).
+        convention: metric convention passed to :func:`normfuse.metrics.compute` (default ``"normfuse"``).
     """
     from . import metrics
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = tuple(names or (*metrics.DEFAULT_METRICS, "SF_uint8", "SD_colmean"))
+    if convention == "normfuse":
+        names = tuple(names or (*metrics.DEFAULT_METRICS, "SF_uint8", "SD_colmean"))
+    else:
+        names = tuple(metrics.get_convention(convention).resolve(names))
     means: dict[str, dict[str, dict[str, float]]] = {}
     per_image: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     for ds in datasets:
@@ -147,7 +153,7 @@ def run_evaluation(
                 fused = next((p for p in folder.glob(f"{stem}.*")), None)
                 if fused is None:
                     raise FileNotFoundError(f"method {mname!r}: no fused image for {stem!r} in {str(folder)!r}")
-                rows[stem] = metrics.compute(fused, ir, vis, names)
+                rows[stem] = metrics.compute(fused, ir, vis, names, convention=convention)
             per_image[ds][mname] = rows
             means[ds][mname] = {k: float(np.mean([r[k] for r in rows.values()])) for k in names}
             metrics.write_csv(out / ds / f"{mname}_per_image.csv", rows, list(names))

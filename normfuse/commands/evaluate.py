@@ -24,7 +24,12 @@ def add_parser(sub) -> None:
     p.add_argument("--fused", help="folder of fused images, matched by file stem (folder mode)")
     p.add_argument("--json", help="write per-image and mean metrics as JSON")
     p.add_argument("--csv", help="write per-image metrics as CSV")
-    p.add_argument("--metrics", nargs="+", help="metric names (default: the eleven standard ones)")
+    p.add_argument("--metrics", nargs="+", help="metric names (default: the eleven standard ones, or all the "
+                                                "convention's metrics)")
+    p.add_argument("--convention", default="normfuse",
+                   choices=["normfuse", "tang-matlab", "tang-2022", "cddfuse", "vifb"],
+                   help="metric convention: normfuse's standard metrics (default) or a preset reproducing another "
+                        "evaluation code (see docs/metrics.md)")
     p.add_argument("--methods", nargs="+", default=None,
                    help="data-set mode: 'bundled', a baseline (average, maximum, laplacian), NAME=MODEL_FOLDER_OR_REPO "
                         "or NAME=fused:FOLDER")
@@ -43,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if folder_mode:
         if None in (args.ir, args.vis, args.fused):
             raise ValueError("folder mode needs all of --ir, --vis and --fused")
-        per_image, mean = metrics.evaluate_folder(args.fused, args.ir, args.vis, args.metrics)
+        per_image, mean = metrics.evaluate_folder(args.fused, args.ir, args.vis, args.metrics,
+                                                  convention=args.convention)
         if args.json:
             metrics.write_json(args.json, {"mean": mean, "per_image": per_image})
         if args.csv:
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     specs = args.methods or ["bundled", "average", "maximum", "laplacian"]
     methods = dict(resolve_method(s, args.device, args.precision) for s in specs)
     means = run_evaluation(methods, tuple(args.datasets), args.out, args.data,
-                           tuple(args.metrics) if args.metrics else None)
+                           tuple(args.metrics) if args.metrics else None, convention=args.convention)
     if args.json:
         metrics.write_json(args.json, means)
     print((__import__("pathlib").Path(args.out) / "metrics.md").read_text())

@@ -19,8 +19,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.ndimage import convolve
-
 from ..vif import _filter_valid, _window_1d
 
 __all__ = ["round_away", "entropy_bits", "joint_entropy_bits", "corr", "qabf_code", "vifp_code", "QABF_CONSTANTS"]
@@ -86,20 +84,36 @@ def corr(x, y) -> float:
     return float((dx * dy).sum() / np.sqrt((dx * dx).sum() * (dy * dy).sum()))
 
 
+def _conv2_same(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``conv2(x, h, 'same')`` for a 3 x 3 ``h``, zero padding, in ``x``'s dtype.
+
+    ``C(i, j) = sum h(m, n) x(i - m + 1, j - n + 1)``, the terms added in MATLAB's column-major
+    order of ``h`` (zero taps skipped: adding an exact 0 changes nothing).
+    """
+    p = np.pad(x, 1)
+    rows, cols = x.shape
+    out = np.zeros_like(x)
+    for n in range(3):
+        for m in range(3):
+            if h[m, n] != 0:
+                out = out + x.dtype.type(h[m, n]) * p[2 - m : 2 - m + rows, 2 - n : 2 - n + cols]
+    return out
+
+
 def _sobel_code(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``conv2(x, h3, 'same')`` and ``conv2(x, h1, 'same')`` (zero padding), in ``x``'s dtype."""
-    sx = convolve(x, _H3, mode="constant", cval=0.0)
-    sy = convolve(x, _H1, mode="constant", cval=0.0)
-    return sx, sy
+    return _conv2_same(x, _H3), _conv2_same(x, _H1)
 
 
-def _strength_orientation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    sx, sy = _sobel_code(x)
+def _strength_orientation(x: np.ndarray, scale: float, dtype) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64)
+    x = x / 255.0 if scale == 1 / 255 else x * scale  # im2double divides (x * (1/255) rounds differently)
+    sx, sy = _sobel_code(x.astype(dtype))
     g = np.sqrt(sx * sx + sy * sy)
     zero = sx == 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = np.where(zero, np.asarray(math.pi / 2, dtype=x.dtype), np.arctan(sy / np.where(zero, 1, sx)))
-    return g, alpha.astype(x.dtype, copy=False)
+        alpha = np.where(zero, np.asarray(math.pi / 2, dtype=dtype), np.arctan(sy / np.where(zero, 1, sx)))
+    return g, alpha.astype(dtype, copy=False)
 
 
 def _preservation_code(g_s, a_s, g_f, a_f) -> np.ndarray:
@@ -122,13 +136,18 @@ def qabf_code(f, a, b, scale: float = 1.0, dtype=np.float64) -> float:
     (``pi / 2`` where ``sx == 0`` exactly), relative strength ``gF`` (not 1) where
     ``gS == gF``, constants :data:`QABF_CONSTANTS`, weights ``gA``, ``gB``.
 
+    The Sobel responses are ``conv2`` of the scaled image, terms added in column-major kernel
+    order.  On 0-255 (and 255 x) scales every response is an exact integer; for ``scale = 1 / 255``
+    terms that cancel in exact arithmetic can leave ``1e-17`` instead of 0, which flips the
+    ``sx == 0`` test and ties at some pixels.  Which pixels depends on the summation order, which
+    MATLAB does not specify: other orders (or exact arithmetic) move this Qabf by up to ~0.5 %.
+
     Examples:
         >>> x = np.tile(np.arange(32.0) * 8, (32, 1))
         >>> round(qabf_code(x, x, x), 4), round(qabf_code(x, x, x, scale=1 / 255), 4)
         (0.9753, 0.5033)
     """
-    imgs = [(np.asarray(v, dtype=np.float64) * scale).astype(dtype) for v in (f, a, b)]
-    (g_f, a_f), (g_a, a_a), (g_b, a_b) = (_strength_orientation(v) for v in imgs)
+    (g_f, a_f), (g_a, a_a), (g_b, a_b) = (_strength_orientation(v, scale, dtype) for v in (f, a, b))
     q_af = _preservation_code(g_a, a_a, g_f, a_f)
     q_bf = _preservation_code(g_b, a_b, g_f, a_f)
     den = np.sum(g_a + g_b)
