@@ -136,9 +136,8 @@ class Norm2d(nn.Module):
             return weight, bias
         if self.norm != "batch":
             raise ValueError(f"cannot fold {self.norm!r} normalisation into a convolution")
-        w, b = fuse_conv_bn_weights(weight, bias, self.running_mean.float(), self.running_var.float(), self.eps,
-                                    None if self.weight is None else self.weight.detach().float(),
-                                    None if self.bias is None else self.bias.detach().float())
+        affine = [None if p is None else p.detach().float() for p in (self.weight, self.bias)]
+        w, b = fuse_conv_bn_weights(weight, bias, self.running_mean.float(), self.running_var.float(), self.eps, *affine)
         return w.detach(), b.detach()
 
 
@@ -241,11 +240,9 @@ class PEAN(nn.Module):
         return gamma * self.norm(h, norm_stats) + beta
 
     def fused_modulation(self, dtype: torch.dtype = torch.float32) -> FoldedModulation:
-        """The modulation ``h -> gamma * h + beta`` folded for inference; ``self.norm`` folds into the conv before.
+        """``h -> gamma * h + beta`` folded for inference (see :class:`~normfuse.folded.FoldedModulation`).
 
-        In float32 the 1 of ``gamma = 1 + to_gamma(a)`` goes into the bias; in
-        other dtypes it is added afterwards, because rounding ``1 + to_gamma(a)``
-        costs far more precision than rounding ``to_gamma(a)``.
+        ``self.norm`` is folded into the convolution before (:meth:`Norm2d.fold_into`).
         """
         shared, act = self.shared
         exact = dtype == torch.float32
