@@ -55,8 +55,9 @@ class NormFuser:
             required.  Use :meth:`from_pretrained` for trained weights.
         device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``,
             ``"cuda:1"`` or a :class:`torch.device`.
-        precision: ``"fp32"`` (exact), ``"bf16"`` (all but the first and last
-            layers in bfloat16: about 2x faster on CPUs with native bf16) or
+        precision: ``"fp32"`` (exact), ``"bf16"`` (every layer but those of
+            :data:`~normfuse.network.BF16_FLOAT32_LAYERS` in bfloat16: faster on
+            CPUs with native bf16, see the project's ``docs/performance.md``) or
             ``"auto"`` (the default: bf16 for a model checked to tolerate it,
             ``config.bf16_tolerant``, on a CPU with native bf16, else fp32; see
             :func:`normfuse.devices.resolve_precision`).
