@@ -9,9 +9,11 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal, Union, get_args
 
 import torch
+
+from .layers import choices
 
 __all__ = ["DeviceLike", "Precision", "resolve_device", "resolve_precision", "cpu_supports_bf16"]
 
@@ -67,14 +69,14 @@ def resolve_precision(
     with native bfloat16 (:func:`cpu_supports_bf16`), where it is about twice
     as fast; everywhere else it is ``"fp32"``.  A model trained with the
     letter's recipe alone moves fused pixels by several grey levels in bfloat16,
-    which this project's rule for a faster default forbids
-    (``benchmarks/bench_precision.py``, ``docs/performance.md``).
+    which this project's rule for a faster default forbids (see the project's
+    ``docs/performance.md``).
 
     Raises:
         ValueError: ``precision`` is not ``"fp32"``, ``"bf16"`` or ``"auto"``.
     """
-    if precision not in ("fp32", "bf16", "auto"):
-        raise ValueError(f"precision must be 'fp32', 'bf16' or 'auto', got {precision!r}")
+    if precision not in get_args(Precision):
+        raise ValueError(f"precision must be {choices(Precision)}, got {precision!r}")
     if precision == "auto":
         return "bf16" if bf16_tolerant and device.type == "cpu" and cpu_supports_bf16() else "fp32"
     return precision  # type: ignore[return-value]

@@ -23,6 +23,7 @@ import torch
 
 from .fuser import NormFuser
 from .inputs import ImageInput, match_sizes, prepare
+from .network import fuse_features
 
 __all__ = ["pean_maps", "feature_figure"]
 
@@ -32,28 +33,33 @@ def pean_maps(fuser: NormFuser, ir: ImageInput, vis: ImageInput, channel: int | 
 
     ``channel`` selects the feature channel shown (default: the channel of S_F
     with the largest spatial variance, the most informative one).
-    Requires a ``variant="normfuse"`` model.
+    Requires a ``variant="normfuse"`` model.  The maps come from the
+    layer-by-layer network ``fuser.net`` in float32 (the folded fast path has
+    no PEAN layer to look into), so ``"fused"`` is the reference of
+    :meth:`NormFuser.fuse <normfuse.fuser.NormFuser.fuse>`.
     """
     if fuser.config.variant != "normfuse":
         raise ValueError("pean_maps needs a NormFuse model with PEAN layers (variant='normfuse')")
     p_ir, p_vis = prepare(ir, "ir"), prepare(vis, "vis")
     match_sizes(p_ir, p_vis)
-    f_ir, f_vis = fuser._encode_luma(p_ir.luma), fuser._encode_luma(p_vis.luma)
-    fused_feats = fuser.fuse_features(f_ir, f_vis)
-    pean = fuser.net.decoder.block1.pean1
+    net, cfg = fuser.net, fuser.config
+    pean = net.decoder.block1.pean1
     seen: dict[str, torch.Tensor] = {}
 
     def hook(module, args, output):
         h, cond = args[0], args[1]
-        stats = args[2] if len(args) > 2 else "running"
+        norm_stats = args[2] if len(args) > 2 else "running"
         gamma, beta = module.modulation(cond, (h.shape[-2], h.shape[-1]))
-        seen["BN(h)"] = module.norm(h, stats).float()
+        seen["BN(h)"] = module.norm(h, norm_stats).float()
         seen["gamma"], seen["beta"] = gamma.float(), beta.float()
-        seen["gamma*BN(h)"] = (gamma * module.norm(h, stats)).float()
+        seen["gamma*BN(h)"] = (gamma * module.norm(h, norm_stats)).float()
 
     handle = pean.register_forward_hook(hook)
     try:
-        fused = fuser.decode(fused_feats)
+        with torch.inference_mode():
+            f_ir, f_vis = (net.encode(p.luma.to(fuser.device)) for p in (p_ir, p_vis))
+            fused_feats = fuse_features(f_ir, f_vis, cfg.fusion)
+            fused = net.decode(fused_feats, cfg.fusion_norm_stats).clamp(0, 1)
     finally:
         handle.remove()
     if channel is None:

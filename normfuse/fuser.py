@@ -20,18 +20,26 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ._version import __version__
 from .devices import DeviceLike, Precision, resolve_device, resolve_precision
 from .inference import FusionPlan, plan_supported
 from .inputs import ImageInput, Prepared, ThermalRange, match_sizes, prepare, restore
 from .network import Features, FusionRule, NormFuseConfig, NormFuseNet, fuse_features
 from .tiling import tiled_map
-from .weights import load_model_folder, resolve_pretrained, save_model_folder
+from .weights import (
+    CARD_NAME,
+    generated_model_card,
+    load_model_folder,
+    read_model_card,
+    resolve_pretrained,
+    save_model_folder,
+    write_model_card,
+)
 
 __all__ = ["NormFuser"]
 
-#: Images with more pixels than this are fused tile by tile (see ``max_pixels``).  Tiles of
-#: 512 pixels are faster than whole images above about a megapixel on a CPU (2048 x 2048:
-#: 6.6 s instead of 11.0 s, see ``docs/performance.md``) and bound the memory.
+#: Images with more pixels than this are fused tile by tile (see ``max_pixels``): on a CPU,
+#: tiles are faster than whole images above about a megapixel, and they bound the memory.
 DEFAULT_MAX_PIXELS = 1024 * 1024
 
 #: Side of a tile when tiling.
@@ -43,12 +51,13 @@ class NormFuser:
 
     Args:
         model: a :class:`~normfuse.network.NormFuseNet` or a
-            :class:`~normfuse.network.NormFuseConfig` (a new, *untrained* network).
-            Use :meth:`from_pretrained` for trained weights.
+            :class:`~normfuse.network.NormFuseConfig` (a new, *untrained* network);
+            required.  Use :meth:`from_pretrained` for trained weights.
         device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``,
             ``"cuda:1"`` or a :class:`torch.device`.
-        precision: ``"fp32"`` (exact), ``"bf16"`` (all but the first and last
-            layers in bfloat16: about 2x faster on CPUs with native bf16) or
+        precision: ``"fp32"`` (exact), ``"bf16"`` (every layer but those of
+            :data:`~normfuse.network.BF16_FLOAT32_LAYERS` in bfloat16: faster on
+            CPUs with native bf16, see the project's ``docs/performance.md``) or
             ``"auto"`` (the default: bf16 for a model checked to tolerate it,
             ``config.bf16_tolerant``, on a CPU with native bf16, else fp32; see
             :func:`normfuse.devices.resolve_precision`).
@@ -56,7 +65,19 @@ class NormFuser:
             so that memory stays bounded.
         tile_size: side of a tile when tiling.
 
-    All inference runs in eval mode under :func:`torch.inference_mode`.
+    All inference runs in eval mode under :func:`torch.inference_mode`, through
+    :class:`~normfuse.inference.FusionPlan` (the folded network, in the chosen
+    precision) when the network can be folded: :meth:`fuse`, :meth:`encode`
+    and :meth:`decode` all use it, so ``decode(fuse_features(encode(ir),
+    encode(vis)))`` is exactly ``fuse(ir, vis)`` (for an image fused in one
+    piece) in both precisions.  A network the plan cannot fold
+    (:func:`~normfuse.inference.plan_supported`) runs layer by layer, in bf16
+    under :func:`torch.autocast`.
+
+    Attributes:
+        model_card: the text of the ``README.md`` model card of the folder the
+            model was loaded from (``None`` for a new network); written by
+            :meth:`save_pretrained` and :meth:`push_to_hub`.
     """
 
     def __init__(
@@ -67,7 +88,12 @@ class NormFuser:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         tile_size: int = DEFAULT_TILE_SIZE,
     ):
-        if model is None or isinstance(model, NormFuseConfig):
+        if model is None:
+            raise TypeError(
+                "NormFuser needs a model: NormFuser.from_pretrained() loads trained weights; "
+                "NormFuser(NormFuseConfig(...)) builds a new, untrained network"
+            )
+        if isinstance(model, NormFuseConfig):
             model = NormFuseNet(model)
         if not isinstance(model, NormFuseNet):
             raise TypeError(f"model must be a NormFuseNet or NormFuseConfig, got {type(model).__name__}")
@@ -79,6 +105,7 @@ class NormFuser:
         self._requested_precision = precision
         self.device = torch.device("cpu")
         self.precision: Literal["fp32", "bf16"] = "fp32"
+        self.model_card: str | None = None
         self.to(device)
 
     # ------------------------------------------------------------------ construction
@@ -103,13 +130,14 @@ class NormFuser:
                 Hugging Face Hub repo id such as ``"org/normfuse-roadscene"``.
             device: as in the constructor.
             precision: as in the constructor.
-            revision: passed to :func:`huggingface_hub.hf_hub_download` for repo ids.
-            cache_dir: passed to :func:`huggingface_hub.hf_hub_download` for repo ids.
-            local_files_only: passed to :func:`huggingface_hub.hf_hub_download` for repo ids.
-            token: passed to :func:`huggingface_hub.hf_hub_download` for repo ids.
+            revision: passed to :func:`huggingface_hub.snapshot_download` for repo ids.
+            cache_dir: passed to :func:`huggingface_hub.snapshot_download` for repo ids.
+            local_files_only: passed to :func:`huggingface_hub.snapshot_download` for repo ids.
+            token: passed to :func:`huggingface_hub.snapshot_download` for repo ids.
             **kwargs (Any): ``max_pixels`` and ``tile_size`` of the constructor.
 
-        Only ``config.json`` and ``model.safetensors`` are read: loading a model,
+        Only ``config.json``, ``model.safetensors`` and the ``README.md`` model
+        card (kept as text in :attr:`model_card`) are read: loading a model,
         even from an untrusted repo, never unpickles data or runs code.
 
         Raises:
@@ -120,30 +148,42 @@ class NormFuser:
         folder = resolve_pretrained(name_or_path, revision, cache_dir, local_files_only, token)
         dev = resolve_device(device)
         net = load_model_folder(folder, map_location="cpu")
-        return cls(net, device=dev, precision=precision, **kwargs)
+        fuser = cls(net, device=dev, precision=precision, **kwargs)
+        fuser.model_card = read_model_card(folder)
+        return fuser
 
     def save_pretrained(self, folder: str | os.PathLike, model_card: str | None = None) -> Path:
         """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card to ``folder``.
 
-        An existing model card in ``folder`` is kept unless ``model_card`` is given.
+        The card is ``model_card`` if given; else an existing card in ``folder``
+        is kept; else :attr:`model_card` is written, else a short generated card.
         """
-        from .weights import write_model_card
-
         out = save_model_folder(self.net, folder)
-        write_model_card(out, model_card)
+        write_model_card(out, self.config, model_card, fallback=self.model_card)
         return out
 
     def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool = False,
-                    commit_message: str = "Upload NormFuse model") -> str:
-        """Save the model to a temporary folder and upload it to the Hugging Face Hub; return the commit URL."""
+                    commit_message: str = "Upload NormFuse model", model_card: str | None = None) -> str:
+        """Upload the model to the Hugging Face Hub; return the commit URL.
+
+        The card uploaded is ``model_card`` if given, else :attr:`model_card` (the
+        card of the folder the model was loaded from).  A model without a card
+        gets a short generated one only if the repo has no ``README.md`` yet: an
+        existing card on the hub is never replaced by a placeholder.
+        """
         import tempfile
 
         from huggingface_hub import HfApi
 
-        api = HfApi(token=token)
+        api = HfApi(token=token, library_name="normfuse", library_version=__version__)
         api.create_repo(repo_id, private=private, exist_ok=True)
+        card = model_card if model_card is not None else self.model_card
+        if card is None and not api.file_exists(repo_id, CARD_NAME):
+            card = generated_model_card(self.config)
         with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp)
+            save_model_folder(self.net, tmp)
+            if card is not None:
+                (Path(tmp) / CARD_NAME).write_text(card, encoding="utf-8")
             info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
         return str(info)
 
@@ -164,53 +204,70 @@ class NormFuser:
         return f"NormFuser(variant={c.variant!r}, width={c.width}, device={str(self.device)!r}, precision={self.precision!r})"
 
     # ------------------------------------------------------------------ tensor-level steps
-    def _autocast(self):
+    def _plan(self) -> FusionPlan | None:
+        """The folded network in the current precision, or ``None`` if it cannot be folded.
+
+        Rebuilt at every call (milliseconds) so that it always matches :attr:`net`.
+        """
+        if plan_supported(self.net) is not None:
+            return None
+        return FusionPlan(self.net, dtype=self._dtype)
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self.precision == "bf16" else torch.float32
+
+    def _layer_by_layer(self):
+        """Inference mode, and autocast in bf16: how a network the plan cannot fold runs."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
         if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+            stack.enter_context(torch.autocast(self.device.type, dtype=torch.bfloat16))
+        return stack
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, dtype=torch.float32)
-        if self.precision == "bf16":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        return x.contiguous(memory_format=torch.channels_last) if self.precision == "bf16" else x
 
-    def _encode_luma(self, luma: torch.Tensor) -> Features:
-        with torch.inference_mode(), self._autocast():
-            feats = self.net.encode(self._to_device(luma))
-        return feats.map(lambda t: t.float())
+    def _encode_luma(self, plan: FusionPlan | None, luma: torch.Tensor) -> Features:
+        if plan is not None:
+            with torch.inference_mode():
+                return plan.encode(luma).map(lambda t: t.float())
+        with self._layer_by_layer():
+            return self.net.encode(self._to_device(luma)).map(lambda t: t.float())
 
-    def _decode_luma(self, feats: Features) -> torch.Tensor:
-        with torch.inference_mode(), self._autocast():
+    def _decode_luma(self, plan: FusionPlan | None, feats: Features) -> torch.Tensor:
+        if plan is not None:
+            with torch.inference_mode():
+                return plan.decode(feats).clamp(0, 1)
+        with self._layer_by_layer():
             out = self.net.decode(feats.map(self._to_device), self.config.fusion_norm_stats)
         return out.float().clamp(0, 1)
 
     def _fuse_luma(self, ir: torch.Tensor, vis: torch.Tensor, rule: FusionRule | None) -> torch.Tensor:
-        if plan_supported(self.net) is None:
-            # the folded fast path, rebuilt per call (a millisecond) so that it always matches self.net
-            plan = FusionPlan(self.net, dtype=torch.bfloat16 if self.precision == "bf16" else torch.float32)
+        plan = self._plan()
 
-            def one(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-                with torch.inference_mode():
-                    return plan(a, b, rule).clamp(0, 1)  # the plan moves its inputs to the model's device
-        else:
-
-            def one(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-                return self._decode_luma(self.fuse_features(self._encode_luma(a), self._encode_luma(b), rule))
+        def fuse_tile(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            if plan is None:
+                feats = self.fuse_features(self._encode_luma(None, a), self._encode_luma(None, b), rule)
+                return self._decode_luma(None, feats)
+            with torch.inference_mode():
+                return plan(a, b, rule).clamp(0, 1)  # the plan moves its inputs to the model's device
 
         h, w = ir.shape[-2:]
         if h * w > self.max_pixels and self.config.fusion_norm_stats == "running":
-            return tiled_map(one, ir, vis, tile=self.tile_size, margin=32)
-        return one(ir, vis)
+            return tiled_map(fuse_tile, ir, vis, tile=self.tile_size, margin=32)
+        return fuse_tile(ir, vis)
 
     # ------------------------------------------------------------------ public API
     def encode(self, image: ImageInput) -> Features:
         """Encode one image into :class:`~normfuse.network.Features` (S, D and skips).
 
         ``image`` is anything :meth:`fuse` accepts; colour images are reduced to
-        their luminance.  Every map is ``(B, width, H, W)`` float32 on :attr:`device`.
+        their luminance.  Every map is ``(B, width, H, W)`` float32 on :attr:`device`
+        (computed in the fuser's precision, as :meth:`fuse` computes it).
         """
-        return self._encode_luma(prepare(image, "vis").luma)
+        return self._encode_luma(self._plan(), prepare(image, "vis").luma)
 
     def decompose(self, image: ImageInput) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the structure and detail maps ``(S, D)`` of one image, each ``(B, width, H, W)`` float32."""
@@ -218,18 +275,26 @@ class NormFuser:
         return f.structure, f.detail
 
     def fuse_features(self, ir: Features, vis: Features, rule: FusionRule | None = None) -> Features:
-        """Combine two encodings (default rule: ``config.fusion``, the letter's sums)."""
-        return fuse_features(ir, vis, rule or self.config.fusion)
+        """Combine two encodings (default rule: ``config.fusion``, the letter's sums).
+
+        In bf16 the features are combined in bfloat16, as :meth:`fuse` combines
+        them; the result is float32.
+        """
+        rule = rule or self.config.fusion
+        if self.precision == "fp32":
+            return fuse_features(ir, vis, rule)
+        to_bf16 = lambda t: t.to(torch.bfloat16)  # noqa: E731
+        return fuse_features(ir.map(to_bf16), vis.map(to_bf16), rule).map(lambda t: t.float())
 
     def decode(self, features: Features) -> torch.Tensor:
         """Decode features into a ``(B, 1, H, W)`` float32 luminance image in [0, 1] on :attr:`device`.
 
-        ``decode(fuse_features(encode(ir), encode(vis)))`` is the reference
-        computation of :meth:`fuse`; ``fuse`` itself runs the same network through
-        :class:`~normfuse.inference.FusionPlan` (normalisations folded into the
-        convolutions), which agrees with it to float rounding in fp32.
+        ``decode(fuse_features(encode(ir), encode(vis)))`` computes exactly what
+        :meth:`fuse` computes for an image fused in one piece, in both precisions.
+        The layer-by-layer reference is :meth:`NormFuseNet.fuse
+        <normfuse.network.NormFuseNet.fuse>` (``self.net``).
         """
-        return self._decode_luma(features)
+        return self._decode_luma(self._plan(), features)
 
     def fuse(
         self,

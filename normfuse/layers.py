@@ -22,11 +22,14 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+from .folded import FoldedConv2d, FoldedModulation, FoldedPEANResBlock, FoldedResBlock
 
 __all__ = [
     "NormType",
@@ -36,7 +39,7 @@ __all__ = [
     "ResBlock",
     "Norm2d",
     "make_activation",
-    ]
+]
 
 NormType = Literal["batch", "instance", "none"]
 NormStats = Literal["running", "input"]
@@ -70,8 +73,8 @@ class Norm2d(nn.Module):
     """Per-channel normalisation ``(h - mu_c) / sigma_c``, optionally followed by a learned affine map.
 
     ``norm="batch"`` keeps running statistics like :class:`torch.nn.BatchNorm2d`.
-    In eval mode it normally uses them (``stats="running"``); calling it with
-    ``stats="input"`` makes it normalise every sample
+    In eval mode it normally uses them (``norm_stats="running"``); calling it with
+    ``norm_stats="input"`` makes it normalise every sample
     with the mean and variance of its own feature map instead, which is what a
     decoder wants when it is fed features whose scale differs from training, such
     as the sum of two encodings.  ``norm="instance"`` always uses the sample's own
@@ -95,8 +98,8 @@ class Norm2d(nn.Module):
     def __init__(self, num_features: int, norm: NormType = "batch", affine: bool = False, eps: float = 1e-5,
                  momentum: float = 0.1):
         super().__init__()
-        if norm not in ("batch", "instance", "none"):
-            raise ValueError(f"norm must be 'batch', 'instance' or 'none', got {norm!r}")
+        if norm not in get_args(NormType):
+            raise ValueError(f"norm must be {choices(NormType)}, got {norm!r}")
         self.num_features = num_features
         self.norm = norm
         self.eps = eps
@@ -112,11 +115,11 @@ class Norm2d(nn.Module):
             self.register_buffer("running_var", torch.ones(num_features))
             self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
-    def forward(self, h: torch.Tensor, stats: NormStats = "running") -> torch.Tensor:
-        """Normalise ``h``; ``stats="input"`` uses per-sample statistics in eval mode."""
+    def forward(self, h: torch.Tensor, norm_stats: NormStats = "running") -> torch.Tensor:
+        """Normalise ``h``; ``norm_stats="input"`` uses per-sample statistics in eval mode."""
         if self.norm == "none":
             return h
-        if self.norm == "instance" or (not self.training and stats == "input"):
+        if self.norm == "instance" or (not self.training and norm_stats == "input"):
             return F.instance_norm(h, weight=self.weight, bias=self.bias, eps=self.eps)
         if self.training:
             self.num_batches_tracked.add_(1)
@@ -126,6 +129,22 @@ class Norm2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, norm={self.norm!r}, affine={self.weight is not None}"
+
+    def fold_into(self, weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Weight and bias of ``self(conv(x))`` in eval mode (running statistics) for a conv with ``weight, bias``."""
+        if self.norm == "none":
+            return weight, bias
+        if self.norm != "batch":
+            raise ValueError(f"cannot fold {self.norm!r} normalisation into a convolution")
+        affine = [None if p is None else p.detach().float() for p in (self.weight, self.bias)]
+        w, b = fuse_conv_bn_weights(weight, bias, self.running_mean.float(), self.running_var.float(), self.eps, *affine)
+        return w.detach(), b.detach()
+
+
+def choices(literal: object) -> str:
+    """The values of a ``Literal`` type as text: ``'a', 'b' or 'c'``."""
+    quoted = [repr(v) for v in get_args(literal)]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 def _conv3x3(cin: int, cout: int, padding_mode: str, bias: bool = True) -> nn.Conv2d:
@@ -220,6 +239,17 @@ class PEAN(nn.Module):
         gamma, beta = self.modulation(cond, (h.shape[-2], h.shape[-1]))
         return gamma * self.norm(h, norm_stats) + beta
 
+    def fused_modulation(self, dtype: torch.dtype = torch.float32) -> FoldedModulation:
+        """``h -> gamma * h + beta`` folded for inference (see :class:`~normfuse.folded.FoldedModulation`).
+
+        ``self.norm`` is folded into the convolution before (:meth:`Norm2d.fold_into`).
+        """
+        shared, act = self.shared
+        exact = dtype == torch.float32
+        return FoldedModulation(FoldedConv2d.fold(shared, activation=act, dtype=dtype),
+                                FoldedConv2d.fold(self.to_gamma, dtype=dtype, bias_plus_one=exact),
+                                FoldedConv2d.fold(self.to_beta, dtype=dtype), gamma_has_one=exact)
+
 
 class PEANResBlock(nn.Module):
     """Residual block whose normalisations are :class:`PEAN` layers steered by one condition map.
@@ -277,6 +307,13 @@ class PEANResBlock(nn.Module):
         y = self.pean2(self.conv2(y), cond, norm_stats)
         return self.act2(y + self.shortcut(x))
 
+    def fused(self, dtype: torch.dtype = torch.float32) -> FoldedPEANResBlock:
+        """This block folded for inference in ``dtype`` (eval mode, running statistics)."""
+        return FoldedPEANResBlock(
+            FoldedConv2d.fold(self.conv1, self.pean1.norm, dtype=dtype), self.pean1.fused_modulation(dtype),
+            FoldedConv2d.fold(self.conv2, self.pean2.norm, dtype=dtype), self.pean2.fused_modulation(dtype),
+            _fused_shortcut(self.shortcut, dtype), self.act1, self.act2)
+
 
 class ResBlock(nn.Module):
     """Plain residual block: ``act(norm(conv(act(norm(conv(x))))) + shortcut(x))``.
@@ -325,3 +362,13 @@ class ResBlock(nn.Module):
         y = self.act1(self.norm1(self.conv1(x), norm_stats))
         y = self.norm2(self.conv2(y), norm_stats)
         return self.act2(y + self.shortcut(x))
+
+    def fused(self, dtype: torch.dtype = torch.float32) -> FoldedResBlock:
+        """This block folded for inference in ``dtype`` (eval mode, running statistics)."""
+        return FoldedResBlock(FoldedConv2d.fold(self.conv1, self.norm1, dtype=dtype),
+                              FoldedConv2d.fold(self.conv2, self.norm2, dtype=dtype),
+                              _fused_shortcut(self.shortcut, dtype), self.act1, self.act2)
+
+
+def _fused_shortcut(shortcut: nn.Module, dtype: torch.dtype) -> FoldedConv2d | None:
+    return FoldedConv2d.fold(shortcut, dtype=dtype) if isinstance(shortcut, nn.Conv2d) else None

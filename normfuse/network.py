@@ -27,16 +27,22 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
 
-from .layers import Norm2d, NormStats, NormType, PEANResBlock, ResBlock, make_activation
+from .folded import FoldedConv2d
+from .layers import Norm2d, NormStats, NormType, PEANResBlock, ResBlock, choices, make_activation
 
-__all__ = ["Features", "FusionRule", "NormFuseConfig", "NormFuseNet", "Encoder", "Decoder", "fuse_features"]
+__all__ = [
+    "Features", "FusionRule", "NormFuseConfig", "NormFuseNet", "Encoder", "Decoder", "fuse_features",
+    "BF16_FLOAT32_LAYERS",
+]
 
 Combine = Literal["sum", "mean", "max", "ir", "vis"]
+Variant = Literal["normfuse", "rescat"]
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,8 @@ class FusionRule:
     def __post_init__(self) -> None:
         for name in ("structure", "detail", "skip"):
             value = getattr(self, name)
-            if value not in ("sum", "mean", "max", "ir", "vis"):
-                raise ValueError(f"FusionRule.{name} must be sum, mean, max, ir or vis; got {value!r}")
+            if value not in get_args(Combine):
+                raise ValueError(f"FusionRule.{name} must be {choices(Combine)}; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,8 @@ class NormFuseConfig:
             decodes *fused* features: ``"running"`` (training statistics) or
             ``"input"`` (each fused feature map's own statistics).
         bf16_tolerant: the model's fused images were checked to stay within one
-            grey level of float32 when it runs in bfloat16 (the rule of
-            ``benchmarks/bench_precision.py``); ``precision="auto"`` then picks
+            grey level of float32 when it runs in bfloat16 (the project's rule for
+            a faster default, ``docs/performance.md``); ``precision="auto"`` then picks
             bfloat16 on CPUs with native bf16.  ``False`` unless a model was
             trained for it (``normfuse.train.precision``) and checked.
     """
@@ -91,20 +97,34 @@ class NormFuseConfig:
     norm: NormType = "batch"
     padding_mode: str = "reflect"
     activation: str = "leaky_relu"
-    variant: Literal["normfuse", "rescat"] = "normfuse"
+    variant: Variant = "normfuse"
     fusion: FusionRule = field(default_factory=FusionRule)
     fusion_norm_stats: NormStats = "running"
     bf16_tolerant: bool = False
 
     def __post_init__(self) -> None:
-        if self.variant not in ("normfuse", "rescat"):
-            raise ValueError(f"variant must be 'normfuse' or 'rescat', got {self.variant!r}")
+        for name in ("in_channels", "width", "pean_hidden"):
+            value = getattr(self, name)
+            if not (value is None and name == "pean_hidden") and (not isinstance(value, int) or isinstance(value, bool)):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
         if self.width < 1 or self.in_channels < 1:
             raise ValueError(f"width and in_channels must be positive, got {self.width}, {self.in_channels}")
-        if self.fusion_norm_stats not in ("running", "input"):
-            raise ValueError(f"fusion_norm_stats must be 'running' or 'input', got {self.fusion_norm_stats!r}")
+        if self.pean_hidden is not None and self.pean_hidden < 1:
+            raise ValueError(f"pean_hidden must be positive or null, got {self.pean_hidden}")
+        # norm, padding_mode and activation are checked by the layers that use them
+        for name in ("norm", "padding_mode", "activation", "variant", "fusion_norm_stats"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string, got {getattr(self, name)!r}")
+        if self.variant not in get_args(Variant):
+            raise ValueError(f"variant must be {choices(Variant)}, got {self.variant!r}")
+        if self.fusion_norm_stats not in get_args(NormStats):
+            raise ValueError(f"fusion_norm_stats must be {choices(NormStats)}, got {self.fusion_norm_stats!r}")
+        if not isinstance(self.bf16_tolerant, bool):
+            raise TypeError(f"bf16_tolerant must be true or false, got {self.bf16_tolerant!r}")
         if isinstance(self.fusion, dict):
             object.__setattr__(self, "fusion", FusionRule(**self.fusion))
+        if not isinstance(self.fusion, FusionRule):
+            raise TypeError(f"fusion must be an object with structure, detail and skip rules, got {self.fusion!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (``fusion`` as a nested dict)."""
@@ -113,6 +133,8 @@ class NormFuseConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NormFuseConfig:
         """Build a config from :meth:`to_dict` output; unknown keys raise a ValueError naming them."""
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object of config fields, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names - {"model_type", "normfuse_version"})
         if unknown:
@@ -176,12 +198,17 @@ def fuse_features(ir: Features, vis: Features, rule: FusionRule | None = None) -
     )
 
 
-def _conv_block(cin: int, cout: int, cfg: NormFuseConfig, act: nn.Module) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, padding_mode=cfg.padding_mode, bias=False),
-        Norm2d(cout, cfg.norm, affine=True),
-        act,
-    )
+class _ConvNormAct(nn.Sequential):
+    """``act(norm(conv(x)))``: a 3x3 convolution without bias, a :class:`~normfuse.layers.Norm2d`, an activation."""
+
+    def __init__(self, cin: int, cout: int, cfg: NormFuseConfig, act: nn.Module):
+        super().__init__(nn.Conv2d(cin, cout, 3, padding=1, padding_mode=cfg.padding_mode, bias=False),
+                         Norm2d(cout, cfg.norm, affine=True), act)
+
+    def fused(self, dtype: torch.dtype = torch.float32) -> FoldedConv2d:
+        """This layer folded for inference in ``dtype`` (eval mode, running statistics)."""
+        conv, norm, act = self
+        return FoldedConv2d.fold(conv, norm, act, dtype)
 
 
 class Encoder(nn.Module):
@@ -190,11 +217,11 @@ class Encoder(nn.Module):
     def __init__(self, cfg: NormFuseConfig):
         super().__init__()
         w = cfg.width
-        self.conv_in = _conv_block(cfg.in_channels, w, cfg, make_activation(cfg.activation))
+        self.conv_in = _ConvNormAct(cfg.in_channels, w, cfg, make_activation(cfg.activation))
         self.res1 = ResBlock(w, w, cfg.norm, cfg.padding_mode, cfg.activation)
         self.res2 = ResBlock(w, w, cfg.norm, cfg.padding_mode, cfg.activation)
-        self.to_structure = _conv_block(w, w, cfg, nn.Tanh())
-        self.to_detail = _conv_block(w, w, cfg, nn.Tanh())
+        self.to_structure = _ConvNormAct(w, w, cfg, nn.Tanh())
+        self.to_detail = _ConvNormAct(w, w, cfg, nn.Tanh())
 
     def forward(self, x: torch.Tensor) -> Features:
         r1 = self.res1(self.conv_in(x))
@@ -262,3 +289,14 @@ class NormFuseNet(nn.Module):
         """Encode both images, combine with ``rule`` (default ``config.fusion``) and decode."""
         fused = fuse_features(self.encode(ir), self.encode(vis), rule or self.config.fusion)
         return self.decode(fused, self.config.fusion_norm_stats)
+
+
+#: The bfloat16 precision policy, shared by the bf16 fusion plan (:mod:`normfuse.inference`) and its
+#: training-time simulation (:mod:`normfuse.train.precision`).  Every layer of :class:`NormFuseNet` runs
+#: in bfloat16 except these (module names), which keep float32 weights and compute in float32.  The value
+#: says what the layer reads: ``"image"``, the input pixels in float32 (rounding them to bfloat16, half a
+#: grey level, is what moves the output most); ``"bfloat16"``, bfloat16 features, giving float32 output
+#: (between 0.5 and 1, bfloat16's spacing is already one grey level).
+BF16_FLOAT32_LAYERS: MappingProxyType[str, Literal["image", "bfloat16"]] = MappingProxyType(
+    {"encoder.conv_in": "image", "decoder.conv_out": "bfloat16"}
+)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ._version import __version__
 from .network import NormFuseConfig, NormFuseNet
 
 __all__ = [
@@ -22,14 +23,17 @@ __all__ = [
     "BUNDLED_DIR",
     "save_model_folder",
     "load_model_folder",
-    "load_state_dict_strict",
     "resolve_pretrained",
+    "read_model_card",
     "write_model_card",
+    "generated_model_card",
 ]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
+#: The files of a model folder that are read (and downloaded from the hub); nothing else is.
+MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
 #: Folder of the default weights shipped inside the package.
 BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained" / "normfuse-roadscene"
 
@@ -52,8 +56,9 @@ def resolve_pretrained(
     """Return a local folder holding ``config.json`` and ``model.safetensors``.
 
     ``None`` -> the bundled weights; an existing folder -> itself; otherwise a
-    Hugging Face Hub repo id, downloaded (or taken from the cache) with
-    :func:`huggingface_hub.hf_hub_download`.  Only those two files are fetched.
+    Hugging Face Hub repo id, downloaded (or taken from the cache) with one
+    :func:`huggingface_hub.snapshot_download` of :data:`MODEL_FILES` (the two
+    files and the model card ``README.md``); nothing else is fetched.
 
     Raises:
         ModelNotFoundError: with one message that says what to try.
@@ -77,56 +82,74 @@ def resolve_pretrained(
 
 
 def _download(repo_id: str, revision, cache_dir, local_files_only: bool, token) -> Path:
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants as hf_constants
     from huggingface_hub import errors as hf_errors
+    from huggingface_hub import snapshot_download
 
     where = f"{repo_id!r}" + (f" at revision {revision!r}" if revision else "")
-    paths = []
-    for filename in (CONFIG_NAME, WEIGHTS_NAME):
-        try:
-            paths.append(Path(hf_hub_download(
-                repo_id, filename, revision=revision, cache_dir=cache_dir,
-                local_files_only=local_files_only, token=token,
-            )))
-        # LocalEntryNotFoundError subclasses EntryNotFoundError: it must be caught first.
-        # "from None": huggingface_hub's own message and chained HTTP errors add nothing to this one.
-        except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled):
-            raise ModelNotFoundError(
-                f"cannot get {filename!r} of {where}: not in the cache"
-                + (f" {str(cache_dir)!r}" if cache_dir else "")
-                + " and the hub cannot be reached (offline, HF_HUB_OFFLINE=1 or local_files_only=True). "
-                "Download it once while online, pass the cache_dir that holds it, or pass a local model folder"
-            ) from None
-        except hf_errors.RevisionNotFoundError as exc:
-            raise ModelNotFoundError(f"hub repo {repo_id!r} has no revision {revision!r}") from exc
-        except hf_errors.RepositoryNotFoundError as exc:
-            raise ModelNotFoundError(
-                f"hub repo {repo_id!r} not found (or private: pass token=...); check the id"
-            ) from exc
-        except hf_errors.EntryNotFoundError as exc:
-            raise ModelNotFoundError(f"hub repo {where} has no file {filename!r}; is it a normfuse model?") from exc
-        except hf_errors.HFValidationError as exc:
-            raise ModelNotFoundError(f"{repo_id!r} is not a valid Hugging Face repo id or revision: {exc}") from None
-        except (hf_errors.HfHubHTTPError, OSError) as exc:
-            raise ModelNotFoundError(f"cannot download {filename!r} of {where}: {exc}") from exc
-    if paths[0].parent != paths[1].parent:
-        raise ModelNotFoundError(f"{CONFIG_NAME} and {WEIGHTS_NAME} of {where} come from different snapshots")
-    return paths[0].parent
 
-
-def write_model_card(folder: Path, card: str | None = None) -> None:
-    """Write ``README.md`` into ``folder``: ``card`` if given, else a short generated card if none exists."""
-    target = folder / CARD_NAME
-    if card is not None:
-        target.write_text(card)
-    elif not target.exists():
-        cfg = json.loads((folder / CONFIG_NAME).read_text())
-        target.write_text(
-            "---\nlibrary_name: normfuse\ntags: [image-fusion, infrared, pytorch]\n---\n"
-            f"# NormFuse model ({cfg.get('variant', 'normfuse')}, width {cfg.get('width')})\n\n"
-            "Load it with `normfuse.NormFuser.from_pretrained(<this folder or repo id>)`.\n"
-            "Describe here the data, the training command and the metrics of this model.\n"
+    def not_cached(filename: str) -> ModelNotFoundError:
+        return ModelNotFoundError(
+            f"cannot get {filename!r} of {where}: not in the cache"
+            + (f" {str(cache_dir)!r}" if cache_dir else "")
+            + " and the hub cannot be reached (offline, HF_HUB_OFFLINE=1 or local_files_only=True). "
+            "Download it once while online, pass the cache_dir that holds it, or pass a local model folder"
         )
+
+    try:
+        folder = Path(snapshot_download(
+            repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
+            allow_patterns=list(MODEL_FILES), library_name="normfuse", library_version=__version__,
+        ))
+    # "from None": huggingface_hub's own message and chained HTTP errors add nothing to these.
+    except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled):
+        raise not_cached(CONFIG_NAME) from None
+    except hf_errors.RevisionNotFoundError as exc:
+        raise ModelNotFoundError(f"hub repo {repo_id!r} has no revision {revision!r}") from exc
+    except hf_errors.RepositoryNotFoundError as exc:
+        raise ModelNotFoundError(f"hub repo {repo_id!r} not found (or private: pass token=...); check the id") from exc
+    except hf_errors.HFValidationError as exc:
+        raise ModelNotFoundError(f"{repo_id!r} is not a valid Hugging Face repo id or revision: {exc}") from None
+    except (hf_errors.HfHubHTTPError, OSError) as exc:
+        raise ModelNotFoundError(f"cannot download {where}: {exc}") from exc
+    offline = local_files_only or getattr(hf_constants, "is_offline_mode", lambda: hf_constants.HF_HUB_OFFLINE)()
+    for filename in (CONFIG_NAME, WEIGHTS_NAME):
+        if not (folder / filename).is_file():
+            if offline:
+                raise not_cached(filename) from None
+            raise ModelNotFoundError(f"hub repo {where} has no file {filename!r}; is it a normfuse model?")
+    return folder
+
+
+def read_model_card(folder: str | os.PathLike) -> str | None:
+    """The text of ``folder``'s ``README.md`` model card, or ``None`` if it has none."""
+    path = Path(folder) / CARD_NAME
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def generated_model_card(config: NormFuseConfig) -> str:
+    """A short model card for a model that has none: metadata (``library_name: normfuse``) and how to load it."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    card = ModelCard(
+        f"# NormFuse model ({config.variant}, width {config.width})\n\n"
+        "Load it with `normfuse.NormFuser.from_pretrained(<this folder or repo id>)`.\n"
+        "Describe here the data, the training command and the metrics of this model.\n"
+    )
+    card.data = ModelCardData(library_name="normfuse", tags=["image-fusion", "infrared", "pytorch"])
+    return str(card)
+
+
+def write_model_card(folder: Path, config: NormFuseConfig, card: str | None = None,
+                     fallback: str | None = None) -> None:
+    """Write ``README.md`` into ``folder``: ``card`` if given; else keep an existing card; else ``fallback``;
+    else :func:`generated_model_card` of ``config``."""
+    target = folder / CARD_NAME
+    if card is None and target.exists():
+        return
+    if card is None:
+        card = fallback if fallback is not None else generated_model_card(config)
+    target.write_text(card, encoding="utf-8")
 
 
 def save_model_folder(net: NormFuseNet, folder: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
@@ -146,12 +169,6 @@ def save_model_folder(net: NormFuseNet, folder: str | os.PathLike, metadata: dic
     os.replace(tmp, folder / WEIGHTS_NAME)
     (folder / CONFIG_NAME).write_text(net.config.to_json() + "\n")
     return folder
-
-
-def load_state_dict_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Copy ``state`` into ``net``; raise :class:`WeightsError` naming missing, unexpected or mis-shaped tensors."""
-    _check_state(net, state, source)
-    net.load_state_dict(state, strict=True)
 
 
 def _check_state(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -200,7 +217,7 @@ def load_model_folder(folder: str | os.PathLike, map_location: str | torch.devic
         if not p.is_file():
             raise WeightsError(f"model folder {str(folder)!r} has no {p.name}")
     try:
-        cfg = NormFuseConfig.from_dict(_check_config_types(json.loads(cfg_path.read_text())))
+        cfg = NormFuseConfig.from_dict(json.loads(cfg_path.read_text()))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, TypeError, ValueError) as exc:
         raise WeightsError(f"{str(cfg_path)!r} is not a valid NormFuse config: {exc}") from exc
     try:  # build the network without memory first: a config may ask for any size
@@ -220,27 +237,3 @@ def load_model_folder(folder: str | os.PathLike, map_location: str | torch.devic
 
 #: Suffixes of pickle-based checkpoints, which are never loaded (named in the error message only).
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-
-
-def _check_config_types(data: object) -> dict:
-    """Return ``data`` if its values have the JSON types of a config; else raise TypeError naming the field.
-
-    Catches e.g. ``"width": 16.5`` or ``"fusion": "sum"`` before they reach torch.
-    """
-    if not isinstance(data, dict):
-        raise TypeError(f"expected a JSON object of config fields, got {type(data).__name__}")
-    for name in ("in_channels", "width", "pean_hidden"):
-        value = data.get(name)
-        if name in data and not (value is None and name == "pean_hidden"):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an integer, got {value!r}")
-    if isinstance(data.get("pean_hidden"), int) and data["pean_hidden"] < 1:
-        raise ValueError(f"pean_hidden must be positive or null, got {data['pean_hidden']}")
-    for name in ("norm", "padding_mode", "activation", "variant", "fusion_norm_stats"):
-        if name in data and not isinstance(data[name], str):
-            raise TypeError(f"{name} must be a string, got {data[name]!r}")
-    if "bf16_tolerant" in data and not isinstance(data["bf16_tolerant"], bool):
-        raise TypeError(f"bf16_tolerant must be true or false, got {data['bf16_tolerant']!r}")
-    if "fusion" in data and not isinstance(data["fusion"], dict):
-        raise TypeError(f"fusion must be an object with structure, detail and skip rules, got {data['fusion']!r}")
-    return data

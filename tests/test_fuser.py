@@ -180,3 +180,26 @@ def test_default_tiling_kicks_in_above_a_megapixel_and_matches(tno_pair, monkeyp
     assert calls and calls[0]["tile"] == fuser_module.DEFAULT_TILE_SIZE
     whole = NormFuser.from_pretrained(device="cpu", precision="fp32", max_pixels=10**9).fuse(ir, vis)
     assert np.abs(whole.astype(int) - tiled).max() <= 1
+
+
+def test_a_fuser_needs_a_model():
+    with pytest.raises(TypeError, match=r"from_pretrained\(\).*NormFuseConfig"):
+        NormFuser()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_feature_path_is_exactly_fuse_in_both_precisions(precision):
+    """encode / fuse_features / decode run what fuse runs (the folded plan, in the fuser's precision)."""
+    from normfuse.io import read_image
+    from normfuse.samples import sample_pair_paths
+
+    ir, vis = (torch.from_numpy(read_image(p)[:64, :96] / 255.0).float()[None, None] for p in sample_pair_paths())
+    fuser = NormFuser.from_pretrained(device="cpu", precision=precision)
+    fused = fuser.fuse(ir, vis)
+    assert torch.equal(fuser.decode(fuser.fuse_features(fuser.encode(ir), fuser.encode(vis))), fused)
+    with torch.inference_mode():
+        reference = fuser.net.fuse(ir, vis).clamp(0, 1)
+    if precision == "bf16":  # really computed in bf16: close to the float32 network, not equal
+        assert 0 < (fused - reference).abs().max() < 2 / 255
+    else:
+        assert (fused - reference).abs().max() < 1e-5

@@ -1,4 +1,4 @@
-"""``from_pretrained("org/name")`` through the real huggingface_hub code, without any network (issue 6).
+"""``from_pretrained("org/name")`` through the real huggingface_hub code, without any network.
 
 The tests build a hub cache the way huggingface_hub lays it out (see
 ``huggingface_hub/file_download.py``)::
@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -253,3 +254,106 @@ def test_names_that_are_neither_folder_nor_repo_id(name, offline):
 def test_invalid_repo_ids(tmp_path, name, offline):
     with pytest.raises(ModelNotFoundError, match=r"is not a valid Hugging Face repo id"):
         _load(name, cache_dir=tmp_path / "hub")
+
+
+# ---------------------------------------------------------------- model cards and push_to_hub (mocked HfApi)
+CARD = "---\nlibrary_name: normfuse\nlicense: mit\n---\n# A real card\n\nTrained on six pairs; metrics below.\n"
+
+
+class FakeHfApi:
+    """Records what push_to_hub asks of ``huggingface_hub.HfApi``; ``upload_folder`` keeps the files' bytes."""
+
+    instances: list[FakeHfApi] = []
+    hub_has_card = False
+
+    def __init__(self, **kwargs):
+        self.kwargs, self.uploaded, self.repos = kwargs, {}, []
+        FakeHfApi.instances.append(self)
+
+    def create_repo(self, repo_id, private=False, exist_ok=False):
+        self.repos.append(repo_id)
+
+    def file_exists(self, repo_id, filename, **kwargs):
+        return self.hub_has_card and filename == "README.md"
+
+    def upload_folder(self, *, repo_id, folder_path, commit_message=None, **kwargs):
+        self.uploaded = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
+        return f"https://huggingface.co/{repo_id}/commit/{COMMIT}"
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    import huggingface_hub
+
+    FakeHfApi.instances = []
+    monkeypatch.setattr(FakeHfApi, "hub_has_card", False)
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeHfApi)
+    return FakeHfApi
+
+
+def test_push_to_hub_of_a_folder_with_a_model_card_uploads_that_card(tmp_path, tiny_folder, fake_hub):
+    from safetensors.torch import load
+
+    from normfuse import __version__
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_folder, folder)
+    (folder / "README.md").write_text(CARD, encoding="utf-8")
+    fuser = _load(folder)
+    assert fuser.model_card == CARD
+    for has_card in (False, True):  # whatever the hub holds, the model's own card is uploaded
+        fake_hub.hub_has_card = has_card
+        url = fuser.push_to_hub("org/tiny")
+        api = fake_hub.instances[-1]
+        assert url.endswith(COMMIT) and api.repos == ["org/tiny"]
+        assert api.kwargs["library_name"] == "normfuse" and api.kwargs["library_version"] == __version__
+        assert set(api.uploaded) == {"config.json", "model.safetensors", "README.md"}
+        assert api.uploaded["README.md"].decode("utf-8") == CARD
+        uploaded, saved = load(api.uploaded["model.safetensors"]), load((folder / "model.safetensors").read_bytes())
+        assert saved.keys() == uploaded.keys() and all(torch.equal(saved[k], uploaded[k]) for k in saved)
+
+
+def test_push_to_hub_without_a_card_never_replaces_the_one_on_the_hub(fake_hub):
+    from huggingface_hub import ModelCard
+
+    fuser = NormFuser(NormFuseNet(NormFuseConfig(width=4)), device="cpu", precision="fp32")
+    assert fuser.model_card is None
+    fake_hub.hub_has_card = True
+    fuser.push_to_hub("org/new")
+    assert set(fake_hub.instances[-1].uploaded) == {"config.json", "model.safetensors"}
+    fake_hub.hub_has_card = False  # a repo without a card gets a generated one, with metadata
+    fuser.push_to_hub("org/new")
+    card = ModelCard(fake_hub.instances[-1].uploaded["README.md"].decode("utf-8"))
+    assert card.data.library_name == "normfuse" and "image-fusion" in card.data.tags
+    fuser.push_to_hub("org/new", model_card=CARD)
+    assert fake_hub.instances[-1].uploaded["README.md"].decode("utf-8") == CARD
+
+
+def test_save_pretrained_writes_the_card_the_model_came_with(tmp_path):
+    _load(None).save_pretrained(tmp_path / "copy")
+    assert (tmp_path / "copy" / "README.md").read_bytes() == (BUNDLED_DIR / "README.md").read_bytes()
+
+
+def test_one_snapshot_download_of_the_model_files_with_the_library_named(tmp_path, tiny_folder, monkeypatch):
+    """The hub files come from one ``snapshot_download`` (so from one snapshot), the card included."""
+    import huggingface_hub
+
+    from normfuse import __version__
+
+    source = tmp_path / "src"
+    shutil.copytree(tiny_folder, source)
+    (source / "README.md").write_text(CARD, encoding="utf-8")
+    add_snapshot(tmp_path / "hub", source, files=["config.json", "model.safetensors", "README.md"])
+    calls = []
+    real = huggingface_hub.snapshot_download
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", recording)
+    hub = _load(REPO, cache_dir=tmp_path / "hub", local_files_only=True)
+    assert hub.model_card == CARD
+    (call,) = calls
+    assert sorted(call["allow_patterns"]) == ["README.md", "config.json", "model.safetensors"]
+    assert call["library_name"] == "normfuse" and call["library_version"] == __version__

@@ -9,7 +9,14 @@ import torch
 from normfuse import NormFuser
 from normfuse.inference import FusionPlan, plan_supported
 from normfuse.io import read_image
-from normfuse.network import FusionRule, NormFuseConfig, NormFuseNet
+from normfuse.network import BF16_FLOAT32_LAYERS, FusionRule, NormFuseConfig, NormFuseNet
+from normfuse.samples import sample_pair_paths
+from normfuse.train.precision import simulated_bf16
+
+
+def _sample_pair() -> tuple[torch.Tensor, torch.Tensor]:
+    """The bundled real TNO pair (no data folder needed) as ``(1, 1, H, W)`` float32 in [0, 1]."""
+    return tuple(torch.from_numpy(read_image(p) / 255.0).float()[None, None] for p in sample_pair_paths())
 
 
 def _trained_statistics(net: NormFuseNet) -> NormFuseNet:
@@ -81,22 +88,54 @@ def test_fuser_falls_back_to_the_reference_path():
     assert torch.equal(fuser.fuse(ir, vis), ref.clamp(0, 1))
 
 
-def test_plan_on_real_tno_pairs_within_one_grey_level(data_dir):
-    """The default (fp32, folded) path against the layer-by-layer network on real TNO pairs."""
-    import imageio.v3 as iio
+def test_plan_on_the_bundled_real_pair_within_one_grey_level():
+    """The default (fp32, folded) path against the layer-by-layer network on the bundled real TNO pair.
 
+    Besides the pair itself: the pair transposed, with the roles swapped, and
+    at half and double contrast, so the maps cover more than one configuration.
+    """
     fuser = NormFuser.from_pretrained(device="cpu", precision="fp32")
     plan = FusionPlan(fuser.net)
-    names = ["01", "10", "17", "25"]
-    for name in names:
-        ir = torch.from_numpy(iio.imread(data_dir / "tno" / "ir" / f"{name}.bmp") / 255.0).float()[None, None]
-        vis = torch.from_numpy(iio.imread(data_dir / "tno" / "vis" / f"{name}.bmp") / 255.0).float()[None, None]
+    ir, vis = _sample_pair()
+    variants = {"pair": (ir, vis), "transposed": (ir.mT, vis.mT), "swapped": (vis, ir),
+                "half contrast": (0.25 + ir / 2, 0.25 + vis / 2), "double contrast": ((2 * ir - 0.5).clamp(0, 1), vis)}
+    for name, (a, b) in variants.items():
         with torch.inference_mode():
-            ref = (fuser.net.fuse(ir, vis) * 255).round().numpy()
-            out = (plan(ir, vis) * 255).round().numpy()
+            ref = (fuser.net.fuse(a, b) * 255).round().numpy()
+            out = (plan(a, b) * 255).round().numpy()
         diff = np.abs(out - ref)
         assert diff.max() <= 1, (name, diff.max())
         assert (diff > 0).mean() < 1e-3, (name, (diff > 0).mean())
+
+
+def test_bf16_plan_keeps_exactly_the_policy_layers_in_float32():
+    """One policy, BF16_FLOAT32_LAYERS: the bf16 plan keeps those layers' weights in float32, all others in bf16."""
+    net = NormFuseNet(NormFuseConfig(width=4)).eval()
+    plan = FusionPlan(net, dtype=torch.bfloat16)
+    dtypes = {name.rsplit(".", 1)[0]: buf.dtype for name, buf in plan.net.named_buffers() if name.endswith("weight")}
+    assert set(BF16_FLOAT32_LAYERS) <= set(dtypes)
+    for layer, dtype in dtypes.items():
+        assert dtype == (torch.float32 if layer in BF16_FLOAT32_LAYERS else torch.bfloat16), layer
+    assert all(buf.dtype == torch.float32 for buf in FusionPlan(net).buffers())
+
+
+def test_bf16_simulation_follows_the_same_policy():
+    """Under simulated_bf16 exactly the convolutions outside BF16_FLOAT32_LAYERS give bfloat16-rounded output."""
+    net = _trained_statistics(NormFuseNet(NormFuseConfig(width=4)))
+    outputs: dict[str, torch.Tensor] = {}
+    convs = {name: m for name, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    handles = [m.register_forward_hook(lambda m, a, out, name=name: outputs.__setitem__(name, out))
+               for name, m in convs.items()]
+    with torch.inference_mode(), simulated_bf16(net):
+        net.fuse(torch.rand(1, 1, 12, 12), torch.rand(1, 1, 12, 12))
+    for h in handles:
+        h.remove()
+    assert set(outputs) == set(convs)
+    in_float32 = {name for name in convs if any(name.startswith(layer) for layer in BF16_FLOAT32_LAYERS)}
+    assert in_float32 == {"encoder.conv_in.0", "decoder.conv_out"}
+    for name, out in outputs.items():
+        rounded = torch.equal(out, out.bfloat16().float())
+        assert rounded == (name not in in_float32), name
 
 
 def _bf16_error(model, ir, vis) -> np.ndarray:
@@ -124,10 +163,10 @@ def test_bundled_model_is_within_one_grey_level_in_bf16_on_real_pairs(data_dir, 
     assert (tuned > 0).mean() < 0.5 * (old > 0).mean(), ((tuned > 0).mean(), (old > 0).mean())
 
 
-def test_bf16_plan_of_an_untrained_model_is_close_but_not_exact(tno_pair):
+def test_bf16_plan_of_an_untrained_model_is_close_but_not_exact():
     """Without fine-tuning, bf16 is only close: why ``precision="auto"`` trusts it only for tolerant models."""
     net = NormFuseNet(NormFuseConfig(width=8)).eval()
-    ir, vis = (torch.from_numpy(a.astype(np.float32) / 255)[None, None, :128, :160] for a in tno_pair)
+    ir, vis = (t[..., :128, :160] for t in _sample_pair())
     with torch.inference_mode():
         diff = (FusionPlan(net, dtype=torch.bfloat16)(ir, vis) - FusionPlan(net)(ir, vis)).abs() * 255
     assert 0 < diff.max() < 16, diff.max()

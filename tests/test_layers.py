@@ -83,3 +83,46 @@ def test_pean_in_a_network_that_is_not_normfuse(tno_pair):
     img = torch.from_numpy(tno_pair[1][:128, :128].astype("float32") / 255)[None, None]
     losses = module.train_steps(img, steps=40)
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+def _with_running_statistics(module: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial running statistics and affine weights, as training gives, then eval mode."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, Norm2d) and m.norm == "batch":
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                if m.weight is not None:
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.2, 0.2)
+    return module.eval()
+
+
+@pytest.mark.parametrize("padding_mode", ["reflect", "replicate", "zeros", "circular"])
+@pytest.mark.parametrize("channels", [(6, 6), (6, 4)], ids=["identity-shortcut", "conv-shortcut"])
+def test_blocks_fold_into_the_same_function(padding_mode, channels):
+    """``fused()`` of each block computes what the block computes in eval mode (running statistics)."""
+    cin, cout = channels
+    res = _with_running_statistics(ResBlock(cin, cout, padding_mode=padding_mode, activation="leaky_relu"))
+    pean = _with_running_statistics(PEANResBlock(cin, cout, 3, hidden_channels=5, padding_mode=padding_mode))
+    x = torch.randn(2, cin, 9, 11)
+    for cond in (torch.randn(2, 3, 9, 11), torch.randn(2, 3, 4, 5)):  # same size, and resized
+        with torch.inference_mode():
+            torch.testing.assert_close(pean.fused()(x, cond), pean(x, cond), rtol=1e-5, atol=1e-5)
+    with torch.inference_mode():
+        torch.testing.assert_close(res.fused()(x), res(x), rtol=1e-5, atol=1e-5)
+        assert res.fused(torch.bfloat16)(x).dtype == torch.bfloat16
+        assert (res.fused(torch.bfloat16)(x).float() - res(x)).abs().max() < 0.1
+
+
+def test_what_cannot_be_folded_says_so():
+    block = ResBlock(4).eval()
+    with pytest.raises(ValueError, match="running statistics only"):
+        block.fused()(torch.randn(1, 4, 5, 5), norm_stats="input")
+    with pytest.raises(ValueError, match="cannot fold 'instance' normalisation"):
+        ResBlock(4, norm="instance").fused()
+    with pytest.raises(ValueError, match="same-size convolutions"):
+        from normfuse.folded import FoldedConv2d
+
+        FoldedConv2d.fold(torch.nn.Conv2d(2, 2, 3, stride=2, padding=1))

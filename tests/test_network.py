@@ -63,3 +63,22 @@ def test_fusion_rules():
     assert fuse_features(a, b, FusionRule(structure="ir")).structure.max() == 1
     with pytest.raises(ValueError, match="cannot fuse features of shapes"):
         fuse_features(a, b.map(lambda t: t[..., :2]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, msg",
+    [
+        ({"width": 8.5}, TypeError, r"width must be an integer, got 8\.5"),
+        ({"in_channels": True}, TypeError, r"in_channels must be an integer"),
+        ({"pean_hidden": 0}, ValueError, r"pean_hidden must be positive or null"),
+        ({"activation": 3}, TypeError, r"activation must be a string"),
+        ({"bf16_tolerant": "yes"}, TypeError, r"bf16_tolerant must be true or false"),
+        ({"fusion": "sum"}, TypeError, r"fusion must be an object"),
+        ({"fusion_norm_stats": "batch"}, ValueError, r"fusion_norm_stats must be 'running' or 'input'"),
+    ],
+)
+def test_config_checks_its_own_fields(kwargs, error, msg):
+    with pytest.raises(error, match=msg):
+        NormFuseConfig(**kwargs)
+    with pytest.raises(TypeError, match="expected a JSON object"):
+        NormFuseConfig.from_dict([("width", 8)])  # type: ignore[arg-type]

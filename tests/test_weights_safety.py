@@ -1,4 +1,4 @@
-"""Model files are data, never code: only ``config.json`` + ``model.safetensors`` are read (issue 6).
+"""Model files are data, never code: only ``config.json`` + ``model.safetensors`` (and the card, as text) are read.
 
 Pickle checkpoints are refused without being unpickled; corrupt, truncated or
 mismatching files raise :class:`normfuse.WeightsError` naming the problem;

@@ -40,13 +40,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import PEAN, Norm2d
+from ..network import BF16_FLOAT32_LAYERS
 
 __all__ = ["round_bf16", "simulated_bf16", "bf16_gap_loss"]
 
-#: convolutions the bf16 plan runs in float32: the first reads the image exactly
-FP32_CONVS = ("encoder.conv_in.0",)
-#: convolutions the bf16 plan runs in float32 on bfloat16 input (float32 output)
-FP32_OUTPUT_CONVS = ("decoder.conv_out",)
+
+def _float32_layer(name: str) -> str | None:
+    """What the layer of :data:`~normfuse.network.BF16_FLOAT32_LAYERS` holding module ``name`` reads, or ``None``."""
+    for layer, reads in BF16_FLOAT32_LAYERS.items():
+        if f".{layer}." in f".{name}.":
+            return reads
+    return None
 
 
 def round_bf16(x: torch.Tensor, error_scale: float = 1.0) -> torch.Tensor:
@@ -62,8 +66,10 @@ def round_bf16(x: torch.Tensor, error_scale: float = 1.0) -> torch.Tensor:
 def simulated_bf16(net: nn.Module, error_scale: float = 1.0) -> Iterator[nn.Module]:
     """Within the block, ``net`` computes in float32 but rounds like the bf16 fusion plan.
 
-    Every ``nn.Conv2d`` of ``net`` except ``encoder.conv_in.0`` rounds its input,
-    weight, bias and output to bfloat16 (``decoder.conv_out`` only its input);
+    Every ``nn.Conv2d`` of ``net`` rounds its input, weight, bias and output to
+    bfloat16, except in the float32 layers of
+    :data:`~normfuse.network.BF16_FLOAT32_LAYERS`: the one that reads the image
+    is left exact, the one that reads bfloat16 features rounds only its input;
     every :class:`~normfuse.layers.Norm2d` and :class:`~normfuse.layers.PEAN`
     rounds its output, and PEAN its ``gamma`` and ``beta``.  Gradients pass
     straight through the rounding.  ``error_scale`` multiplies every rounding
@@ -101,8 +107,8 @@ def simulated_bf16(net: nn.Module, error_scale: float = 1.0) -> Iterator[nn.Modu
 
     try:
         for name, m in net.named_modules():
-            if isinstance(m, nn.Conv2d) and not name.endswith(FP32_CONVS):
-                m.forward = conv_forward(m, bf16=not name.endswith(FP32_OUTPUT_CONVS))
+            if isinstance(m, nn.Conv2d) and _float32_layer(name) != "image":
+                m.forward = conv_forward(m, bf16=_float32_layer(name) is None)
                 patched.append((m, "forward"))
             elif isinstance(m, (Norm2d, PEAN)):
                 handles.append(m.register_forward_hook(round_output))
