@@ -2,19 +2,19 @@
 
     python examples/train_on_your_data.py DIR [OUT]
 
-A short run for illustration (a few epochs, small width); the letter's full
-recipe is ``normfuse train --data DIR --epochs 120 --batch-size 24``.
+A short run for illustration: 3 epochs of the letter's loss, then 2 of the
+fusion stage.  The default model's full recipe is ``normfuse train --data DIR
+--out OUT`` (120 + 30 epochs; see weights/README.md).
 """
 
 import sys
 
 from normfuse import NormFuser
-from normfuse.train.loop import TrainConfig, train
+from normfuse.train import TrainConfig, train
 
 data = sys.argv[1]
 out = sys.argv[2] if len(sys.argv) > 2 else "runs/example"
-cfg = TrainConfig(data=data, split=None, out=out, epochs=3, batch_size=8, crops_per_image=2, random_crop=True,
-                  flip=True, bf16=True, channels_last=True, model={"width": 16})
+cfg = TrainConfig(data=[data], out=out, epochs=3, fusion_epochs=2, batch_size=8)
 final = train(cfg, resume=False)
 fuser = NormFuser.from_pretrained(final)
 print("trained model in", final, "->", fuser)

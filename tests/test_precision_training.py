@@ -74,7 +74,7 @@ def test_simulation_matches_the_real_bf16_plan_and_restores_the_network(tno_pair
 
 def test_fine_tune_from_bundled_with_bf16_and_distill_terms(small_data, tmp_path):
     cfg = TrainConfig(data=str(small_data), split=None, out=str(tmp_path / "ft"), epochs=1, batch_size=2,
-                      crop_size=48, progress=False, lr=1e-4, init="bundled", freeze_norm_stats=True,
+                      fusion_epochs=0, crop_size=48, progress=False, lr=1e-4, init="bundled", freeze_norm_stats=True,
                       bf16_consistency=1.0, distill=10.0, fusion={"structure": "sum", "detail": "max", "skip": "sum"})
     bundled = NormFuser.from_pretrained(device="cpu").net
     final = train(cfg)
@@ -113,5 +113,5 @@ def test_fine_tuned_weights_lose_the_bf16_tolerant_flag(small_data, tmp_path):
     cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "bf16_tolerant": True}))
     assert NormFuser.from_pretrained(tmp_path / "start", device="cpu").config.bf16_tolerant
     final = train(TrainConfig(data=str(small_data), split=None, out=str(tmp_path / "ft"), epochs=1, batch_size=2,
-                              crop_size=48, max_steps=1, progress=False, init=str(tmp_path / "start")))
+                              fusion_epochs=0, crop_size=48, max_steps=1, progress=False, init=str(tmp_path / "start")))
     assert not NormFuser.from_pretrained(final, device="cpu").config.bf16_tolerant

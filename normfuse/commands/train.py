@@ -1,7 +1,17 @@
-"""``normfuse train``: train a NormFuse model on paired IR/visible folders.
+"""normfuse train: train a NormFuse model on folders of paired IR/visible images.
 
-Under ``torchrun --nproc_per_node N -m normfuse train ...`` it trains
-data-parallel.
+With no other flag than --data and --out it trains the default model's recipe
+(120 epochs of the NormFuse letter's loss, then 30 epochs of the fusion stage;
+see weights/README.md). --fusion-epochs 0 gives the letter's recipe alone.
+--out RUN --resume continues RUN with the settings in RUN/train_config.json;
+flags given with it change those settings (for example --epochs to train longer).
+Under torchrun --nproc_per_node N -m normfuse train ... it trains data-parallel.
+
+examples:
+  normfuse train --data pairs/ --out runs/mine
+  normfuse train --data roadscene/ llvip/ --split roadscene/split.json llvip/split.json --out runs/x
+  normfuse train --init normfuse-letter --epochs 0 --fusion-epochs 10 --data pairs/ --out runs/ft
+  normfuse train --out runs/mine --resume
 """
 
 from __future__ import annotations
@@ -9,70 +19,106 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from ..train.config import CONFIG_FILE, TrainConfig
+
+#: TrainConfig fields with a hand-made flag (or none): the model's dict is set by --width and --variant.
+_SPECIAL = {"model", "fusion", "split"}
+
+
+def _kv(text: str) -> tuple[str, float]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, float(value)
+
+
+def _optional_path(text: str) -> str | None:
+    return None if text.lower() == "none" else text
+
+
+def _add_field_flag(p: argparse.ArgumentParser, f: dataclasses.Field, hints: dict[str, Any]) -> None:
+    flag = "--" + f.name.replace("_", "-")
+    help_ = f.metadata.get("help", "")
+    hint = hints[f.name]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None -> X
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    kind = typing.get_origin(hint) or hint
+    if kind is bool:
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+    elif kind is list:
+        p.add_argument(flag, nargs="+", default=None, help=help_)
+    elif kind is dict:
+        p.add_argument(flag, nargs="+", type=_kv, default=None, metavar="KEY=VALUE", help=help_)
+    else:
+        p.add_argument(flag, type=kind, default=None, help=help_)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a model", description=__doc__)
-    p.add_argument("--data", help="folder with ir/ and vis/ (default: ../shared/data/roadscene)")
-    p.add_argument("--split", help="JSON split file whose 'train' list is used (default: all pairs)")
-    p.add_argument("--out", help="run folder (default: runs/normfuse)")
+    p = sub.add_parser("train", help="train a model", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="JSON file of TrainConfig fields; flags override it")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--max-steps", type=int, help="stop after this many optimisation steps")
-    p.add_argument("--width", type=int, help="feature width of the network")
-    p.add_argument("--variant", choices=["normfuse", "rescat"])
-    p.add_argument("--crops-per-image", type=int)
-    p.add_argument("--random-crop", action="store_true", default=None, help="random instead of centre crops")
-    p.add_argument("--flip", action="store_true", default=None, help="random flips")
-    p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast")
-    p.add_argument("--channels-last", action="store_true", default=None)
-    p.add_argument("--device", help="cpu or cuda")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--init", help="fine-tune: start from this model folder ('bundled': the package's weights)")
-    p.add_argument("--freeze-norm-stats", action="store_true", default=None,
-                   help="keep the normalisations' running statistics fixed")
-    p.add_argument("--bf16-consistency", type=float, help="weight of the bf16-versus-fp32 fused-image term")
-    p.add_argument("--bf16-error-scale", type=float,
-                   help="that term's simulated rounding error, in multiples of bfloat16's (default 1; more leaves a margin)")
-    p.add_argument("--distill", type=float, help="weight of the fused-image term towards the --init model")
-    p.add_argument("--fusion", help="fusion rule STRUCTURE:DETAIL:SKIP for those terms and the saved model, e.g. sum:sum:sum")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument("--resume", action="store_true", help="continue <out> from its checkpoint, with its settings")
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in _SPECIAL:
+            _add_field_flag(p, f, hints)
+    p.add_argument("--split", nargs="+", type=_optional_path, default=None,
+                   help=TrainConfig.__dataclass_fields__["split"].metadata["help"])
+    p.add_argument("--fusion", help=TrainConfig.__dataclass_fields__["fusion"].metadata["help"])
+    p.add_argument("--width", type=int, help="feature width of a new model (default 16)")
+    p.add_argument("--variant", choices=["normfuse", "rescat"], help="decoder of a new model (rescat: the ablation)")
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..network import FusionRule
-    from ..train.loop import TrainConfig, train
+def _base_config(args: argparse.Namespace) -> TrainConfig:
+    """The settings flags apply to: --config, else the run's own when resuming, else the defaults."""
+    if args.config:
+        return TrainConfig.from_json(args.config)
+    if args.resume and args.out:
+        saved = Path(args.out) / CONFIG_FILE
+        if not saved.is_file():
+            raise FileNotFoundError(f"cannot resume: {str(saved)!r} does not exist")
+        return TrainConfig.from_json(saved)
+    return TrainConfig()
 
-    cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
-    flags = {
-        "data": args.data, "split": args.split, "out": args.out, "epochs": args.epochs,
-        "batch_size": args.batch_size, "lr": args.lr, "max_steps": args.max_steps,
-        "crops_per_image": args.crops_per_image, "random_crop": args.random_crop, "flip": args.flip,
-        "bf16": args.bf16, "channels_last": args.channels_last, "device": args.device, "seed": args.seed,
-        "init": args.init, "freeze_norm_stats": args.freeze_norm_stats, "bf16_consistency": args.bf16_consistency,
-        "bf16_error_scale": args.bf16_error_scale, "distill": args.distill,
-    }
-    if args.fusion is not None:
-        fields = [f.name for f in dataclasses.fields(FusionRule)]  # structure, detail, skip
-        parts = args.fusion.split(":")
-        if len(parts) != len(fields):
-            raise SystemExit(f"--fusion must be STRUCTURE:DETAIL:SKIP (e.g. sum:sum:sum), got {args.fusion!r}")
-        flags["fusion"] = dict(zip(fields, parts))
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
-    if args.data and not args.split and not args.config:
-        cfg.split = None
-    if args.no_progress:
-        cfg.progress = False
+
+def _fusion_rule(text: str) -> dict[str, str]:
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"--fusion must be STRUCTURE:DETAIL:SKIP (e.g. sum:sum:sum), got {text!r}")
+    return dict(zip(("structure", "detail", "skip"), parts))
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's :class:`TrainConfig`: the base settings with the given flags applied."""
+    cfg = _base_config(args)
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is None or f.name == "model":
+            continue
+        if f.name == "fusion":
+            value = _fusion_rule(value)
+        elif isinstance(getattr(cfg, f.name), dict) and isinstance(value, list):
+            value = {**getattr(cfg, f.name), **dict(value)}
+        changes[f.name] = value
+    if args.data is not None and args.split is None and not (args.resume or args.config):
+        changes["split"] = None
     model = dict(cfg.model)
-    if args.width is not None:
-        model["width"] = args.width
-    if args.variant is not None:
-        model["variant"] = args.variant
-    cfg.model = model
-    final = train(cfg, resume=args.resume)
+    for key in ("width", "variant"):
+        if getattr(args, key) is not None:
+            model[key] = getattr(args, key)
+    return dataclasses.replace(cfg, **changes, model=model)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.loop import train
+
+    final = train(config_from_args(args), resume=args.resume)
     print(json.dumps({"model_folder": str(final)}))
     return 0

@@ -2,24 +2,28 @@
 
 Images are converted to grey (BT.601 luminance for colour), scaled to [0, 1]
 and kept in memory (the data sets this is meant for hold a few hundred pairs).
-The letter's recipe takes one 128 x 128 centre crop per pair; random crops and
-flips are opt-in.
+The letter's recipe takes one 128 x 128 centre crop per pair; random crops,
+flips and the photometric augmentation of the fusion stage
+(:class:`Photometric`: night-like darkening, brightening, flat thermal
+contrast) are options.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
-from ..io import ImageReadError, read_image, to_gray
+from ..io import read_image, to_gray
+from .config import Photometric
 
-__all__ = ["PairedImageFolder", "CropPolicy", "list_pairs"]
+__all__ = ["PairedImageFolder", "CropPolicy", "Photometric", "list_pairs", "training_set"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
@@ -74,15 +78,14 @@ class PairedImageFolder(Dataset):
         split: optional JSON split file; ``subset`` selects its list.
         crop: the :class:`CropPolicy`.
         seed: seeds the random crops (each ``(epoch, index)`` gets its own stream).
+        photometric: optional :class:`Photometric` augmentation of each crop.
 
     Raises:
         ImageReadError: a file cannot be read (named).
         ValueError: a pair's sizes differ or an image is smaller than the crop (named).
 
     Examples:
-        >>> import os
-        >>> from normfuse.samples import data_root
-        >>> ds = PairedImageFolder(data_root() / "tno", crop=CropPolicy(size=64))  # doctest: +SKIP
+        >>> ds = PairedImageFolder("my_pairs/", crop=CropPolicy(size=64))  # doctest: +SKIP
         >>> ds[0][0].shape  # doctest: +SKIP
         torch.Size([1, 64, 64])
     """
@@ -94,9 +97,11 @@ class PairedImageFolder(Dataset):
         subset: str = "train",
         crop: CropPolicy | None = None,
         seed: int = 0,
+        photometric: Photometric | None = None,
     ):
         self.root = Path(root)
         self.crop = CropPolicy() if crop is None else crop
+        self.photometric = photometric
         self.seed = seed
         self.epoch = 0
         self.names = list_pairs(self.root, split, subset)
@@ -132,4 +137,38 @@ class PairedImageFolder(Dataset):
                 a, b = a[:, ::-1], b[:, ::-1]
             if rng.random() < 0.5:
                 a, b = a[::-1], b[::-1]
-        return torch.from_numpy(a.copy())[None], torch.from_numpy(b.copy())[None]
+        if self.photometric is not None and self.photometric.active:
+            a, b = self.photometric(a, rng), self.photometric(b, rng)
+        return torch.from_numpy(np.ascontiguousarray(a))[None], torch.from_numpy(np.ascontiguousarray(b))[None]
+
+
+class _Epochs(ConcatDataset):
+    """A concatenation of :class:`PairedImageFolder` s that passes ``set_epoch`` and the augmentation on."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for d in self.datasets:
+            d.set_epoch(epoch)  # type: ignore[attr-defined]
+
+    def set_photometric(self, photometric: Photometric | None) -> None:
+        for d in self.datasets:
+            d.photometric = photometric  # type: ignore[attr-defined]
+
+
+def training_set(
+    roots: Sequence[str | os.PathLike],
+    splits: Sequence[str | os.PathLike | None],
+    crop: CropPolicy,
+    seed: int = 0,
+    photometric: Photometric | None = None,
+) -> _Epochs:
+    """The ``"train"`` pairs of several folders as one data set (each folder with its split, or all pairs).
+
+    Raises:
+        ValueError: no folder given (the message says to pass ``--data DIR``).
+    """
+    if not roots:
+        raise ValueError("no training data: pass --data DIR (a folder with ir/ and vis/; several folders may follow)")
+    return _Epochs([
+        PairedImageFolder(r, s, "train", crop, seed=seed + 7919 * k, photometric=photometric)
+        for k, (r, s) in enumerate(zip(roots, splits))
+    ])

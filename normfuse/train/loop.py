@@ -1,150 +1,223 @@
-"""The training loop: Adam, step learning-rate schedule, checkpoints every epoch, resume, DDP.
+"""The training loop: model, optimiser per stage, epochs, checkpoints every epoch, resume, DDP.
 
-Run it with ``normfuse train`` or :func:`train`.  Under ``torchrun`` it trains
+Run it with ``normfuse train`` or :func:`train`; the settings are a
+:class:`~normfuse.train.config.TrainConfig`.  Under ``torchrun`` it trains
 data-parallel (gloo on CPU, nccl on CUDA) with a distributed sampler.
 
-Besides training from scratch with the letter's loss, it fine-tunes
-(``init``): with frozen normalisation statistics, a ``bf16_consistency`` term
-(:mod:`normfuse.train.precision`) that makes the fused image the same in
-bfloat16 as in float32, and a ``distill`` term that keeps the fused image close
-to the starting model's.
+Examples:
+    >>> from normfuse.train import TrainConfig, train
+    >>> cfg = TrainConfig(data=["my_pairs/"], out="runs/mine")     # doctest: +SKIP
+    >>> final = train(cfg)                                          # doctest: +SKIP
+    >>> final = train(TrainConfig.from_json("runs/mine/train_config.json"), resume=True)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
+import logging
 import math
-import os
 import time
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from torch.utils.data import DataLoader
 
+from ..devices import cpu_supports_bf16
 from ..layers import Norm2d
-from ..network import Features, NormFuseConfig, NormFuseNet, fuse_features
+from ..network import NormFuseConfig, NormFuseNet
 from ..weights import load_model_folder, resolve_pretrained, save_model_folder
-from .data import CropPolicy, PairedImageFolder
-from .losses import LossWeights, normfuse_loss
-from .precision import bf16_gap_loss, simulated_bf16
+from .checkpoint import RunFolder
+from .config import TrainConfig
+from .data import CropPolicy, Photometric, training_set
+from .distributed import Distributed, setup_distributed
+from .losses import FusionLossWeights, LossWeights
+from .step import StepWeights, TrainStep, fuse_batch
 
 __all__ = ["TrainConfig", "train"]
 
+log = logging.getLogger(__name__)
 
-@dataclass
-class TrainConfig:
-    """Every setting of a training run; written to ``<out>/train_config.json``.
 
-    Defaults are the letter's recipe: Adam, lr 1e-3 divided by 10 every 40 of
-    120 epochs, batch 24, one 128 x 128 centre crop per pair.
+def build_model(cfg: TrainConfig) -> tuple[NormFuseNet, NormFuseNet | None]:
+    """The network to train (random, or ``cfg.init``'s weights) and the distillation teacher, if any.
 
-    Fine-tuning settings (all off by default):
-
-    - ``init``: start from a model folder (``"bundled"``: the package's
-      weights); its ``config.json`` replaces ``model``, except that ``fusion``
-      (if set) replaces its fusion rule and ``bf16_tolerant`` is reset to
-      false (the new weights have not been checked).
-    - ``freeze_norm_stats``: normalisations use and keep their running statistics.
-    - ``bf16_consistency``: weight of :func:`~normfuse.train.precision.bf16_gap_loss`
-      between the fused image in float32 and under
-      :func:`~normfuse.train.precision.simulated_bf16` (needs ``bf16=False``).
-    - ``bf16_error_scale``: how many times bfloat16's rounding error that
-      simulation applies (``1``: exactly; more leaves a margin).
-    - ``distill``: weight of the mean absolute difference between the fused
-      image and the ``init`` model's fused image (needs ``init``).
-    - ``fusion``: the :class:`~normfuse.network.FusionRule` fields of the
-      trained model (its ``config.json``), used by those two terms (default:
-      the ``model``'s or ``init``'s rule).
+    An ``init`` model's ``config.json`` replaces ``cfg.model``; ``cfg.fusion``
+    (if set) replaces the fusion rule; ``bf16_tolerant`` is reset (new weights
+    have not been checked).
     """
-
-    data: str = "../shared/data/roadscene"
-    split: str | None = "../shared/data/roadscene/split.json"
-    out: str = "runs/normfuse"
-    epochs: int = 120
-    batch_size: int = 24
-    lr: float = 1e-3
-    lr_step_epochs: int = 40
-    lr_gamma: float = 0.1
-    crop_size: int = 128
-    crops_per_image: int = 1
-    random_crop: bool = False
-    flip: bool = False
-    bf16: bool = False
-    channels_last: bool = False
-    seed: int = 0
-    max_steps: int | None = None
-    num_workers: int = 0
-    device: str = "cpu"
-    progress: bool = True
-    model: dict[str, Any] = field(default_factory=lambda: NormFuseConfig().to_dict())
-    loss: dict[str, Any] = field(default_factory=lambda: dataclasses.asdict(LossWeights()))
-    init: str | None = None
-    freeze_norm_stats: bool = False
-    bf16_consistency: float = 0.0
-    bf16_error_scale: float = 1.0
-    distill: float = 0.0
-    fusion: dict[str, str] | None = None
-
-    @classmethod
-    def from_json(cls, path: str | os.PathLike) -> TrainConfig:
-        data = json.loads(Path(path).read_text())
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown training settings in {str(path)!r}: {unknown}")
-        return cls(**data)
+    model_cfg = dict(cfg.model)
+    start = None
+    if cfg.init is not None:
+        start = load_model_folder(resolve_pretrained(None if cfg.init == "bundled" else cfg.init))
+        model_cfg = start.config.to_dict()
+        model_cfg["bf16_tolerant"] = False
+    if cfg.fusion is not None:
+        model_cfg["fusion"] = dict(cfg.fusion)
+    net = NormFuseNet(NormFuseConfig.from_dict(model_cfg))
+    if start is None:
+        return net, None
+    net.load_state_dict(start.state_dict())
+    teacher = start.eval().requires_grad_(False) if cfg.distill else None
+    return net, teacher
 
 
-def _split(feats: Features, b: int) -> tuple[Features, Features]:
-    return feats.map(lambda t: t[:b]), feats.map(lambda t: t[b:])
+def _stage(cfg: TrainConfig, epoch: int) -> int:
+    """1 for the letter's epochs, 2 for the fusion stage's (``epoch`` counts from 0)."""
+    return 1 if epoch < cfg.epochs else 2
 
 
-class _TrainStep(nn.Module):
-    """Encodes IR and visible crops in one batch and reconstructs both (what DDP wraps).
+def _optimizer(cfg: TrainConfig, net: NormFuseNet, stage: int):
+    if stage == 1:
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step_epochs, gamma=cfg.lr_gamma)
+    params = net.decoder.parameters() if cfg.freeze_encoder else net.parameters()
+    opt = torch.optim.Adam(params, lr=cfg.fusion_lr)
+    return opt, torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
 
-    With ``bf16_consistency`` or a ``teacher`` it also fuses the pair with the
-    model's fusion rule and returns the extra loss terms (unweighted) in a dict.
-    """
 
-    def __init__(self, net: NormFuseNet, bf16_consistency: bool = False, teacher: NormFuseNet | None = None,
-                 bf16_error_scale: float = 1.0):
-        super().__init__()
-        self.net = net
-        self.rule = net.config.fusion
-        self.bf16_consistency = bf16_consistency
-        self.bf16_error_scale = bf16_error_scale
-        self.teacher = [teacher]  # a list: not a submodule (no parameters for DDP or the state dict)
+def _step_weights(cfg: TrainConfig, stage: int) -> StepWeights:
+    return StepWeights(
+        letter=LossWeights(**cfg.loss),
+        reconstruction=1.0 if stage == 1 else cfg.reconstruction,
+        freeze_encoder=stage == 2 and cfg.freeze_encoder,
+        fusion=FusionLossWeights(**cfg.fusion_loss) if stage == 2 else None,
+        bf16_consistency=cfg.bf16_consistency,
+        bf16_error_scale=cfg.bf16_error_scale,
+        distill=cfg.distill,
+    )
 
-    def _fuse(self, net: NormFuseNet, both: torch.Tensor, b: int) -> torch.Tensor:
-        return net.decoder(fuse_features(*_split(net.encode(both), b), self.rule))
 
-    def forward(self, ir: torch.Tensor, vis: torch.Tensor):
-        b = ir.shape[0]
-        both = torch.cat([ir, vis])
-        feats = self.net.encode(both)
-        recon = self.net.decoder(feats)
-        fi, fv = _split(feats, b)
-        extra: dict[str, torch.Tensor] = {}
-        teacher = self.teacher[0]
-        if self.bf16_consistency or teacher is not None:
-            fused = self.net.decoder(fuse_features(fi, fv, self.rule))
-            if self.bf16_consistency:
-                with simulated_bf16(self.net, self.bf16_error_scale):
-                    extra["bf16_gap"] = bf16_gap_loss(fused, self._fuse(self.net, both, b))
-            if teacher is not None:
+def _load_weights(net: NormFuseNet, state: dict[str, Any], run: RunFolder) -> None:
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[-1].strip()
+        raise ValueError(
+            f"the checkpoint in {str(run.path)!r} does not fit the model of these settings (model {net.config.to_dict()}): "
+            f"{first}. Resume with the run's own settings: normfuse train --out {run.path} --resume"
+        ) from None
+
+
+def _warn_emulated_bf16(cfg: TrainConfig, device: torch.device) -> None:
+    if cfg.bf16 and device.type == "cpu" and not cpu_supports_bf16():
+        warnings.warn(
+            "bf16 training on a CPU without native bfloat16 (no avx512_bf16 / amx_bf16): bfloat16 is emulated "
+            "and several times slower than float32; leave bf16 off on this machine",
+            RuntimeWarning, stacklevel=3,
+        )
+
+
+class _Trainer:
+    """The state of a run between epochs: network, optimiser of the current stage, step count."""
+
+    def __init__(self, cfg: TrainConfig, net: NormFuseNet, teacher: NormFuseNet | None, dist: Distributed,
+                 run: RunFolder):
+        self.cfg, self.net, self.teacher, self.dist, self.run = cfg, net, teacher, dist, run
+        self.epoch, self.step = 0, 0
+        self.stage = 0
+        self.opt: torch.optim.Optimizer
+        self.sched: Any
+        self.step_module: torch.nn.Module
+
+    def enter_stage(self, stage: int, state: dict[str, Any] | None = None) -> None:
+        self.stage = stage
+        self.net.encoder.requires_grad_(not (stage == 2 and self.cfg.freeze_encoder))
+        self.opt, self.sched = _optimizer(self.cfg, self.net, stage)
+        if state is not None:
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+        self.step_module = self.dist.wrap(TrainStep(self.net, _step_weights(self.cfg, stage)))
+
+    def resume_from(self, state: dict[str, Any]) -> None:
+        _load_weights(self.net, state["model"], self.run)
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        done_stage = _stage(self.cfg, self.epoch - 1) if self.epoch > 0 else 0
+        next_stage = _stage(self.cfg, self.epoch)
+        self.enter_stage(next_stage, state if done_stage == next_stage else None)
+
+    def _train_mode(self) -> None:
+        self.net.train()
+        if self.stage == 2 and self.cfg.freeze_encoder:
+            self.net.encoder.eval()
+        if self.cfg.freeze_norm_stats:
+            for m in self.net.modules():
+                if isinstance(m, Norm2d):
+                    m.eval()
+
+    def run_epoch(self, loader: DataLoader, bar_factory) -> bool:
+        """Train one epoch; return True when ``max_steps`` was reached."""
+        cfg, device = self.cfg, self.dist.device
+        self._train_mode()
+        t0, lr = time.time(), self.opt.param_groups[0]["lr"]
+        sums: dict[str, float] = {}
+        n, stop = 0, False
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+        bar = bar_factory(len(loader), f"epoch {self.epoch + 1}/{cfg.total_epochs} (stage {self.stage})")
+        for ir, vis in loader:
+            ir, vis = self._to_device(ir), self._to_device(vis)
+            target = None
+            if self.teacher is not None:
                 with torch.no_grad():
-                    target = self._fuse(teacher, both, b)
-                extra["distill"] = (fused.float() - target.float()).abs().mean()
-        return fi, fv, recon[:b], recon[b:], extra
+                    target = fuse_batch(self.teacher, ir, vis)
+            with autocast:
+                loss, parts = self.step_module(ir, vis, target)
+            parts["total"] = loss.item()
+            if not math.isfinite(parts["total"]):
+                raise FloatingPointError(f"loss became {parts['total']} at epoch {self.epoch + 1}, step {self.step}")
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.step += 1
+            n += 1
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if bar is not None:
+                bar.set_postfix(loss=f"{parts['total']:.4f}")
+                bar.update(1)
+            if cfg.max_steps is not None and self.step >= cfg.max_steps:
+                stop = True
+                break
+        if bar is not None:
+            bar.close()
+        self.sched.step()
+        self.epoch += 1
+        if self.dist.is_main:
+            self.run.log_epoch(self.epoch, self.step, lr, {k: v / max(n, 1) for k, v in sums.items()}, time.time() - t0)
+            self.run.save_checkpoint({"model": self.net.state_dict(), "optimizer": self.opt.state_dict(),
+                                      "scheduler": self.sched.state_dict(), "epoch": self.epoch, "step": self.step})
+        log.info("epoch %d/%d done (step %d, loss %.4f)", self.epoch, cfg.total_epochs, self.step,
+                 sums.get("total", float("nan")) / max(n, 1))
+        return stop
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.dist.device)
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
 
-def _dist_info() -> tuple[int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+def _loader(cfg: TrainConfig, dataset, dist: Distributed, stage: int) -> tuple[DataLoader, Any, torch.Generator]:
+    sampler = None
+    if dist.world > 1:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(dataset, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    batch_size = cfg.batch_size if stage == 1 else cfg.fusion_batch_size
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=cfg.num_workers, drop_last=False, generator=gen)
+    return loader, sampler, gen
+
+
+def _bar_factory(cfg: TrainConfig, dist: Distributed):
+    def make(total: int, desc: str):
+        if not (cfg.progress and dist.is_main):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, leave=False)
+
+    return make
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
@@ -152,160 +225,52 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     Writes ``<out>/train_config.json``, ``<out>/log.csv`` (one row per epoch),
     ``<out>/checkpoint.pt`` after every epoch, and ``<out>/final``.
-    ``resume=True`` continues from ``checkpoint.pt``.
-    """
-    rank, world = _dist_info()
-    device = torch.device(cfg.device)
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend)
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    if cfg.bf16_consistency and cfg.bf16:
-        raise ValueError("bf16_consistency compares with exact float32 output: it needs bf16=False")
-    if not cfg.bf16_error_scale > 0:
-        raise ValueError(f"bf16_error_scale must be positive, got {cfg.bf16_error_scale}")
-    if cfg.distill and cfg.init is None:
-        raise ValueError("distill keeps the fused image close to the init model's: set init")
-    torch.manual_seed(cfg.seed)
-    teacher = None
-    start = None
-    model_cfg = dict(cfg.model)
-    if cfg.init is not None:
-        start = load_model_folder(resolve_pretrained(None if cfg.init == "bundled" else cfg.init))
-        model_cfg = start.config.to_dict()
-        model_cfg["bf16_tolerant"] = False  # new weights: to be checked again (benchmarks/bench_precision.py)
-    if cfg.fusion is not None:
-        model_cfg["fusion"] = dict(cfg.fusion)
-    net = NormFuseNet(NormFuseConfig.from_dict(model_cfg))
-    if start is not None:
-        net.load_state_dict(start.state_dict())
-        if cfg.distill:
-            teacher = start.to(device).eval().requires_grad_(False)
-    net = net.to(device)
-    cfg = dataclasses.replace(cfg, model=net.config.to_dict())  # what is trained, for train_config.json
-    out = Path(cfg.out)
-    ckpt_path = out / "checkpoint.pt"
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        if not resume and ckpt_path.exists():
-            raise FileExistsError(f"{str(ckpt_path)!r} exists: pass resume=True (--resume) or choose another --out")
-        (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    ``resume=True`` continues from ``checkpoint.pt``.  Everything is checked
+    (data, checkpoint, model) before the run folder is changed.
 
+    Raises:
+        FileExistsError: a new run over an existing checkpoint.
+        FileNotFoundError: resuming without a checkpoint, or a missing data folder.
+        ValueError: settings that do not fit together or do not fit the checkpoint.
+    """
+    dist = setup_distributed(cfg.device)
+    _warn_emulated_bf16(cfg, dist.device)
+    torch.manual_seed(cfg.seed)
+    run = RunFolder(Path(cfg.out))
+    net, teacher = build_model(cfg)
+    net, teacher = net.to(dist.device), teacher.to(dist.device) if teacher is not None else None
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
-    weights = LossWeights(**cfg.loss)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step_epochs, gamma=cfg.lr_gamma)
-    start_epoch, step = 0, 0
+    cfg = dataclasses.replace(cfg, model=net.config.to_dict())  # what is trained, for train_config.json
+    trainer = _Trainer(cfg, net, teacher, dist, run)
     if resume:
-        if not ckpt_path.exists():
-            raise FileNotFoundError(f"cannot resume: {str(ckpt_path)!r} does not exist")
-        ck = torch.load(ckpt_path, map_location=device, weights_only=True)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        start_epoch, step = int(ck["epoch"]), int(ck["step"])
-
-    dataset = PairedImageFolder(
-        cfg.data, cfg.split, "train",
-        CropPolicy(cfg.crop_size, cfg.crops_per_image, cfg.random_crop, cfg.flip), seed=cfg.seed,
-    )
-    sampler = None
-    step_module: nn.Module = _TrainStep(net, cfg.bf16_consistency > 0, teacher, cfg.bf16_error_scale)
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-        from torch.utils.data.distributed import DistributedSampler
-
-        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
-        step_module = DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(
-        dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-        num_workers=cfg.num_workers, drop_last=False, generator=gen,
-    )
-    log_path = out / "log.csv"
-    fields = ["epoch", "step", "lr", "total", "de", "rec_ir", "rec_vis", "grad", "bf16_gap", "distill", "seconds"]
-    if rank == 0 and (not resume or not log_path.exists()):
-        with open(log_path, "w", newline="") as fh:
-            csv.writer(fh).writerow(fields)
-
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
-    done = False
-    for epoch in range(start_epoch, cfg.epochs):
-        dataset.set_epoch(epoch)
-        gen.manual_seed(cfg.seed * 100003 + epoch)
+        trainer.resume_from(run.load_checkpoint(dist.device))
+    else:
+        run.check_new()
+        trainer.enter_stage(_stage(cfg, 0))
+    photometric = Photometric(**cfg.photometric)
+    dataset = training_set(cfg.data, cfg.splits(),
+                           CropPolicy(cfg.crop_size, cfg.crops_per_image, cfg.random_crop, cfg.flip), cfg.seed)
+    if dist.is_main:
+        run.write_config(cfg)
+        run.start_log(resume)
+    bars = _bar_factory(cfg, dist)
+    while trainer.epoch < cfg.total_epochs:
+        stage = _stage(cfg, trainer.epoch)
+        if stage != trainer.stage:
+            trainer.enter_stage(stage)
+        loader, sampler, gen = _loader(cfg, dataset, dist, stage)
+        dataset.set_photometric(photometric if stage == 2 else None)
+        dataset.set_epoch(trainer.epoch)
+        gen.manual_seed(cfg.seed * 100003 + trainer.epoch)
         if sampler is not None:
-            sampler.set_epoch(epoch)
-        net.train()
-        if cfg.freeze_norm_stats:
-            for m in net.modules():
-                if isinstance(m, Norm2d):
-                    m.eval()
-        t0 = time.time()
-        lr = opt.param_groups[0]["lr"]
-        sums: dict[str, float] = {}
-        n = 0
-        bar = None
-        if cfg.progress and rank == 0:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
-        for ir, vis in loader:
-            ir, vis = ir.to(device), vis.to(device)
-            if cfg.channels_last:
-                ir = ir.contiguous(memory_format=torch.channels_last)
-                vis = vis.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                fi, fv, ir_hat, vis_hat, extra = step_module(ir, vis)
-            loss, parts = normfuse_loss(ir, vis, fi, fv, ir_hat, vis_hat, weights)
-            for name, term in extra.items():
-                loss = loss + (cfg.bf16_consistency if name == "bf16_gap" else cfg.distill) * term
-                parts[name] = term.item()
-            parts["total"] = loss.item()
-            if not math.isfinite(parts["total"]):
-                raise FloatingPointError(f"loss became {parts['total']} at epoch {epoch + 1}, step {step}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            n += 1
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v
-            if bar is not None:
-                bar.set_postfix(loss=f"{parts['total']:.4f}")
-                bar.update(1)
-            if cfg.max_steps is not None and step >= cfg.max_steps:
-                done = True
-                break
-        if bar is not None:
-            bar.close()
-        sched.step()
-        if rank == 0:
-            row = {k: sums[k] / max(n, 1) for k in sums}
-            with open(log_path, "a", newline="") as fh:
-                csv.writer(fh).writerow(
-                    [epoch + 1, step, lr]
-                    + [f"{row.get(k, float('nan')):.6f}" for k in fields[3:-1]] + [f"{time.time() - t0:.1f}"]
-                )
-            ck = {"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                  "epoch": epoch + 1, "step": step}
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save(ck, tmp)
-            os.replace(tmp, ckpt_path)
-        if done:
+            sampler.set_epoch(trainer.epoch)
+        if trainer.run_epoch(loader, bars):
             break
-
-    final = out / "final"
-    if world > 1:
-        # BN running statistics are updated locally after DDP's last buffer broadcast: take rank 0's
-        for buf in net.buffers():
-            torch.distributed.broadcast(buf, src=0)
-        # each rank leaves its weights so that replicas can be compared
-        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, out / f"rank{rank}.pt")
-    if rank == 0:
+    dist.sync_buffers(net)
+    dist.check_replicas(net)
+    if dist.is_main:
         net.eval()
-        save_model_folder(net, final, {"trained_steps": str(step)})
-    if world > 1:
-        torch.distributed.barrier()
-    return final
+        save_model_folder(net, run.final, {"trained_steps": str(trainer.step)})
+    dist.barrier()
+    return run.final

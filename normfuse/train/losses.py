@@ -1,4 +1,4 @@
-"""The NormFuse training loss, exactly as the letter states it.
+"""Training losses: the NormFuse letter's loss, exactly as the letter states it, and the fusion-stage loss.
 
 ``L = L_de + L_rec`` with
 
@@ -9,31 +9,27 @@
 ``||.||^2`` is the mean squared error and ``||.||_1`` the mean absolute error
 (per element), as in DIDFuse, the method NormFuse extends.  SSIM and the image
 gradient (Sobel) come from kornia.
+
+The fusion stage (:func:`fusion_loss`) trains the decoder on what it decodes at
+test time, the fused features of a pair, without a ground truth: an intensity
+term towards the brighter source, a gradient term towards the stronger source
+gradient and SSIM to both sources, in the manner of the two-stage recipes of
+decomposition methods (CDDFuse).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import kornia
 import torch
 import torch.nn.functional as F
 
 from ..network import Features
+from .config import FusionLossWeights, LossWeights
 
-__all__ = ["LossWeights", "decomposition_loss", "reconstruction_error", "gradient_loss", "normfuse_loss"]
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the loss terms (defaults: the letter's a1..a4 and lambda; SSIM window 11)."""
-
-    a1: float = 0.5
-    a2: float = 2.0
-    a3: float = 3.0
-    a4: float = 20.0
-    lam: float = 5.0
-    ssim_window: int = 11
+__all__ = [
+    "LossWeights", "FusionLossWeights", "decomposition_loss", "reconstruction_error", "gradient_loss",
+    "normfuse_loss", "fusion_loss", "intensity_target",
+]
 
 
 def decomposition_loss(ir: Features, vis: Features, a1: float = 0.5) -> torch.Tensor:
@@ -74,4 +70,66 @@ def normfuse_loss(
     total = de + w.a2 * rec_ir + w.a3 * rec_vis + w.a4 * grad
     parts = {"de": de.item(), "rec_ir": rec_ir.item(), "rec_vis": rec_vis.item(), "grad": grad.item()}
     parts["total"] = total.item()
+    return total, parts
+
+
+def _gradient_magnitude(x: torch.Tensor) -> torch.Tensor:
+    return kornia.filters.spatial_gradient(x.float(), mode="sobel").abs().sum(2)
+
+
+def intensity_target(ir: torch.Tensor, vis: torch.Tensor, base_sigma: float = 0.0, ir_priority: float = 0.0
+                     ) -> torch.Tensor:
+    """What the fused image's intensity is pulled towards (see :class:`~normfuse.train.config.FusionLossWeights`).
+
+    ``base_sigma = 0``: ``max(I, V)``; else ``max(B_I, B_V) - p relu(B_V - B_I) + D`` clipped
+    to [0, 1], with ``B`` the Gaussian blur of ``base_sigma``, ``p`` the ``ir_priority`` and
+    ``D`` whichever of ``I - B_I``, ``V - B_V`` is larger in magnitude.
+
+    Examples:
+        >>> i, v = torch.full((1, 1, 32, 32), 0.6), torch.full((1, 1, 32, 32), 0.7)
+        >>> i[..., 12:20, 12:20] = 0.8                     # a warm target, darker than max(I, V) around it
+        >>> t = intensity_target(i, v, base_sigma=3.0)
+        >>> bool(t[0, 0, 16, 16] > 0.75 > t[0, 0, 2, 2] - 0.01)
+        True
+    """
+    if base_sigma <= 0:
+        return torch.maximum(ir, vis)
+    k = 2 * round(3 * base_sigma) + 1
+    blur = lambda x: kornia.filters.gaussian_blur2d(x, (k, k), (base_sigma, base_sigma), border_type="reflect")  # noqa: E731
+    bi, bv = blur(ir), blur(vis)
+    di, dv = ir - bi, vis - bv
+    base = torch.maximum(bi, bv) - ir_priority * torch.relu(bv - bi)
+    return (base + torch.where(di.abs() >= dv.abs(), di, dv)).clamp(0, 1)
+
+
+def fusion_loss(
+    ir: torch.Tensor, vis: torch.Tensor, fused: torch.Tensor, w: FusionLossWeights | None = None
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Unsupervised fusion objective of a fused image and its sources, all ``(B, 1, H, W)`` in [0, 1].
+
+    ``intensity * |F - T|_1 + gradient * | |grad F| - g max(|grad I|, |grad V|) |_1
+    + ssim * ((1 - SSIM(F, I)) + (1 - SSIM(F, V))) / 2`` (means over pixels;
+    ``|grad|`` is the sum of the absolute Sobel derivatives, ``g`` the
+    ``gradient_gain``, ``T`` the :func:`intensity_target`).
+
+    Returns:
+        the total and its parts (``int``, ``fgrad``, ``fssim``) as floats.
+
+    Examples:
+        >>> x = torch.rand(2, 1, 32, 32)
+        >>> total, parts = fusion_loss(x, x * 0.5, x, FusionLossWeights(ssim=0.0, gradient_gain=1.0))
+        >>> round(total.item(), 6), parts["int"]
+        (0.0, 0.0)
+    """
+    w = FusionLossWeights() if w is None else w
+    fused, ir, vis = fused.float(), ir.float(), vis.float()
+    intensity = F.l1_loss(fused, intensity_target(ir, vis, w.base_sigma, w.ir_priority))
+    target = w.gradient_gain * torch.maximum(_gradient_magnitude(ir), _gradient_magnitude(vis))
+    grad = F.l1_loss(_gradient_magnitude(fused), target)
+    total = w.intensity * intensity + w.gradient * grad
+    parts = {"int": intensity.item(), "fgrad": grad.item()}
+    if w.ssim:
+        ssim = (kornia.losses.ssim_loss(fused, ir, w.ssim_window) + kornia.losses.ssim_loss(fused, vis, w.ssim_window))
+        total = total + w.ssim * ssim
+        parts["fssim"] = ssim.item()
     return total, parts
