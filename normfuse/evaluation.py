@@ -27,9 +27,11 @@ from .baselines import BASELINES
 from .batch import atomic_write_image
 from .fuser import NormFuser
 from .io import read_image, to_gray
+from .models import DEFAULT_MODEL
 from .samples import data_root
 
-__all__ = ["LETTER_TABLE", "DIDFUSE_STANDARD", "REPORT_METRICS", "dataset_pairs", "fuse_to_folder", "run_evaluation"]
+__all__ = ["LETTER_TABLE", "DIDFUSE_STANDARD", "LLVIP_REFERENCE", "DATASETS", "REPORT_METRICS", "ROBUSTNESS",
+           "dataset_pairs", "fuse_to_folder", "reference_rows", "run_evaluation"]
 
 #: The six metrics of the letter's Table 1, in its order.
 REPORT_METRICS = ("EN", "SD", "SF", "VIF", "MI", "MG")
@@ -46,11 +48,33 @@ DIDFUSE_STANDARD = {
     "roadscene": {"EN": 7.344, "SD": 50.98, "SF": 14.27, "MG": 5.574, "MI": 2.882, "VIF": 0.538},
 }
 
+#: Other methods on the 12 LLVIP test pairs, fused with their released weights and scored by this project
+#: under its standard conventions (the fused images are not shipped).
+LLVIP_REFERENCE = {
+    "DIDFuse (released weights)": {"EN": 6.105, "SD": 48.28, "SF": 9.561, "MG": 2.122, "MI": 2.894, "VIF": 0.492},
+    "SeAFusion (released weights)": {"EN": 7.451, "SD": 50.71, "SF": 11.43, "MG": 2.959, "MI": 4.058, "VIF": 0.580},
+    "IFCNN-MAX (released weights)": {"EN": 6.961, "SD": 41.41, "SF": 13.01, "MG": 3.552, "MI": 2.458, "VIF": 0.576},
+}
+
+#: The test sets :func:`dataset_pairs` knows.
+DATASETS = ("tno", "roadscene", "llvip")
+
+#: Robustness metrics every normfuse-convention evaluation adds, reported per set as the worst pair.
+ROBUSTNESS = {"CRUSH": max, "IRshare": min}
+
+
+def reference_rows(dataset: str) -> dict[str, dict[str, float]]:
+    """Published or externally measured means shown next to the computed ones."""
+    if dataset == "llvip":
+        return dict(LLVIP_REFERENCE)
+    return {"letter: NormFuse": LETTER_TABLE[dataset], "DIDFuse (released images)": DIDFUSE_STANDARD[dataset]}
+
 Method = Union[NormFuser, Callable[[np.ndarray, np.ndarray], np.ndarray]]
 
 
 def dataset_pairs(name: str, root: str | os.PathLike | None = None) -> list[tuple[str, Path, Path]]:
-    """``[(stem, ir_path, vis_path)]`` of a test set: ``"tno"`` (40 pairs) or ``"roadscene"`` (its 40 test pairs).
+    """``[(stem, ir_path, vis_path)]`` of a test set: ``"tno"`` (40 pairs), ``"roadscene"`` or ``"llvip"``
+    (the ``test`` lists of their ``split.json``: 40 and 12 pairs).
 
     ``root`` defaults to :func:`normfuse.samples.data_root` (``$NORMFUSE_DATA`` or ``../shared/data``).
     """
@@ -58,11 +82,11 @@ def dataset_pairs(name: str, root: str | os.PathLike | None = None) -> list[tupl
     if name == "tno":
         names = sorted(p.name for p in (base / "tno" / "ir").iterdir())
         folder = base / "tno"
-    elif name == "roadscene":
-        folder = base / "roadscene"
+    elif name in ("roadscene", "llvip"):
+        folder = base / name
         names = json.loads((folder / "split.json").read_text())["test"]
     else:
-        raise ValueError(f"unknown data set {name!r}; use 'tno' or 'roadscene'")
+        raise ValueError(f"unknown data set {name!r}; use one of {DATASETS}")
     return [(Path(n).stem, folder / "ir" / n, folder / "vis" / n) for n in names]
 
 
@@ -124,8 +148,9 @@ def run_evaluation(
     Args:
         methods: ``{name: NormFuser | baseline function | folder of fused images}``;
             a folder must hold ``<dataset>/<stem>.png`` or ``<stem>.png`` for each pair.
-        datasets: subset of ``("tno", "roadscene")``.
-        out_dir: where fused images and ``metrics.{csv,json,md}`` and ``metrics.png`` go.
+        datasets: subset of :data:`DATASETS`.
+        out_dir: where fused images, ``metrics.{csv,json,md}``, ``metrics.png`` and
+            ``contact_sheet.png`` (one dark, one day and one low-contrast pair per set) go.
         names: metrics (default: all eleven plus the paper variants ``SF_uint8`` and ``SD_colmean``;
             under another ``convention``, all the metrics that convention defines).
         convention: metric convention passed to :func:`normfuse.metrics.compute` (default ``"normfuse"``).
@@ -136,18 +161,21 @@ def run_evaluation(
     out.mkdir(parents=True, exist_ok=True)
     if convention == "normfuse":
         names = tuple(names or (*metrics.DEFAULT_METRICS, "SF_uint8", "SD_colmean"))
+        names += tuple(k for k in ROBUSTNESS if k not in names)
     else:
         names = tuple(metrics.get_convention(convention).resolve(names))
     means: dict[str, dict[str, dict[str, float]]] = {}
     per_image: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    folders: dict[str, dict[str, Path]] = {}
     for ds in datasets:
         pairs = dataset_pairs(ds, root)
-        means[ds], per_image[ds] = {}, {}
+        means[ds], per_image[ds], folders[ds] = {}, {}, {}
         for mname, method in methods.items():
             if isinstance(method, (str, os.PathLike)):
                 folder = Path(method) / ds if (Path(method) / ds).is_dir() else Path(method)
             else:
                 folder = fuse_to_folder(method, pairs, out / ds / mname, progress)
+            folders[ds][mname] = folder
             rows = {}
             for stem, ir, vis in pairs:
                 fused = next((p for p in folder.glob(f"{stem}.*")), None)
@@ -155,31 +183,39 @@ def run_evaluation(
                     raise FileNotFoundError(f"method {mname!r}: no fused image for {stem!r} in {str(folder)!r}")
                 rows[stem] = metrics.compute(fused, ir, vis, names, convention=convention)
             per_image[ds][mname] = rows
-            means[ds][mname] = {k: float(np.mean([r[k] for r in rows.values()])) for k in names}
+            means[ds][mname] = {k: float(np.nanmean([r[k] for r in rows.values()])) for k in names}
+            means[ds][mname].update({f"{k} ({how.__name__})": float(how(r[k] for r in rows.values()))
+                                     for k, how in ROBUSTNESS.items() if k in names})
             metrics.write_csv(out / ds / f"{mname}_per_image.csv", rows, list(names))
     metrics.write_json(out / "metrics.json", {"mean": means, "per_image": per_image})
     lines = ["# Evaluation", ""]
     for ds in datasets:
-        rows = dict(means[ds])
-        rows["letter: NormFuse"] = LETTER_TABLE[ds]
-        rows["DIDFuse (released images)"] = DIDFUSE_STANDARD[ds]
-        metrics.write_csv(out / f"{ds}_mean.csv", means[ds], list(names), index_name="method")
-        lines += [f"## {ds} ({len(dataset_pairs(ds, root))} pairs)", "",
-                  metrics.markdown_table(rows, list(REPORT_METRICS) + [n for n in names if n not in REPORT_METRICS]),
-                  ""]
+        rows = {**means[ds], **reference_rows(ds)}
+        columns = list(means[ds][next(iter(means[ds]))]) if means[ds] else list(names)
+        metrics.write_csv(out / f"{ds}_mean.csv", means[ds], columns, index_name="method")
+        order = [n for n in REPORT_METRICS if n in columns] + [n for n in columns if n not in REPORT_METRICS]
+        lines += [f"## {ds} ({len(dataset_pairs(ds, root))} pairs)", "", metrics.markdown_table(rows, order), ""]
     (out / "metrics.md").write_text("\n".join(lines))
     _figure(means, out / "metrics.png")
+    from .contact_sheet import contact_sheet
+
+    contact_sheet({ds: dataset_pairs(ds, root) for ds in datasets}, folders, out / "contact_sheet.png")
     return means
 
 
 def resolve_method(spec: str, device: str = "auto", precision: str = "auto") -> tuple[str, Method | Path]:
-    """``"bundled"``, ``"NAME=FOLDER_OR_REPO"``, a baseline name, or ``"NAME=fused:FOLDER"`` -> ``(name, method)``."""
+    """``(name, method)`` of a method spec.
+
+    ``"bundled"`` (the default model, named after it), a shipped model name
+    (:func:`normfuse.list_models`), a baseline name, ``"NAME=FOLDER_OR_REPO"``
+    or ``"NAME=fused:FOLDER"`` (already fused images).
+    """
     name, _, value = spec.partition("=")
     if not value:
         if spec in BASELINES:
             return spec, BASELINES[spec]
         if spec == "bundled":
-            return "normfuse", NormFuser.from_pretrained(device=device, precision=precision)
+            return DEFAULT_MODEL, NormFuser.from_pretrained(device=device, precision=precision)
         value, name = spec, Path(spec).name or spec
     if value.startswith("fused:"):
         return name, Path(value[len("fused:"):])

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ._version import __version__
+from .models import DEFAULT_MODEL, ModelInfo, get_model_info, list_models
 from .network import NormFuseConfig, NormFuseNet
 
 __all__ = [
@@ -35,7 +36,7 @@ CARD_NAME = "README.md"
 #: The files of a model folder that are read (and downloaded from the hub); nothing else is.
 MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
 #: Folder of the default weights shipped inside the package.
-BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained" / "normfuse-roadscene"
+BUNDLED_DIR = get_model_info(DEFAULT_MODEL).folder
 
 
 class WeightsError(ValueError):
@@ -55,7 +56,10 @@ def resolve_pretrained(
 ) -> Path:
     """Return a local folder holding ``config.json`` and ``model.safetensors``.
 
-    ``None`` -> the bundled weights; an existing folder -> itself; otherwise a
+    ``None`` -> the default model (:data:`normfuse.models.DEFAULT_MODEL`); a
+    name of :func:`normfuse.models.list_models` -> that shipped model (a name
+    wins over a folder of the same name in the current directory); an existing
+    folder -> itself; otherwise a
     Hugging Face Hub repo id, downloaded (or taken from the cache) with one
     :func:`huggingface_hub.snapshot_download` of :data:`MODEL_FILES` (the two
     files and the model card ``README.md``); nothing else is fetched.
@@ -64,12 +68,9 @@ def resolve_pretrained(
         ModelNotFoundError: with one message that says what to try.
     """
     if name_or_path is None:
-        if not (BUNDLED_DIR / WEIGHTS_NAME).is_file():
-            raise ModelNotFoundError(
-                f"the bundled default weights are missing from {str(BUNDLED_DIR)!r}; reinstall normfuse, "
-                "or pass a folder or hub repo id to from_pretrained"
-            )
-        return BUNDLED_DIR
+        return _shipped(get_model_info(DEFAULT_MODEL))
+    if isinstance(name_or_path, str) and name_or_path in {m.name for m in list_models()}:
+        return _shipped(get_model_info(name_or_path))
     path = Path(name_or_path)
     if path.is_dir():
         return path
@@ -77,8 +78,20 @@ def resolve_pretrained(
         raise ModelNotFoundError(f"{str(path)!r} is a file; from_pretrained expects a model folder or a hub repo id")
     name = str(name_or_path)
     if name.count("/") != 1 or name.startswith((".", "/", "~")) or "\\" in name:
-        raise ModelNotFoundError(f"{name!r} is neither an existing folder nor a Hugging Face repo id ('org/name')")
+        raise ModelNotFoundError(
+            f"{name!r} is neither a shipped model ({', '.join(m.name for m in list_models())}), "
+            "an existing folder nor a Hugging Face repo id ('org/name')"
+        )
     return _download(name, revision, cache_dir, local_files_only, token)
+
+
+def _shipped(info: ModelInfo) -> Path:
+    if not (info.folder / WEIGHTS_NAME).is_file():
+        raise ModelNotFoundError(
+            f"the weights of the shipped model {info.name!r} are missing from {str(info.folder)!r}; reinstall "
+            "normfuse, or pass a folder or hub repo id to from_pretrained"
+        )
+    return info.folder
 
 
 def _download(repo_id: str, revision, cache_dir, local_files_only: bool, token) -> Path:

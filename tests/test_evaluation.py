@@ -26,9 +26,11 @@ def test_folder_mode_reproduces_didfuse_published_numbers(data_dir, tmp_path):
 
 
 def test_dataset_pairs(data_dir):
-    tno, rs = dataset_pairs("tno", data_dir), dataset_pairs("roadscene", data_dir)
-    assert len(tno) == 40 and len(rs) == 40
-    assert all(ir.is_file() and vis.is_file() for _, ir, vis in tno + rs)
+    tno, rs, llvip = (dataset_pairs(n, data_dir) for n in ("tno", "roadscene", "llvip"))
+    assert len(tno) == 40 and len(rs) == 40 and len(llvip) == 12
+    assert all(ir.is_file() and vis.is_file() for _, ir, vis in tno + rs + llvip)
+    train = set(json.loads((data_dir / "llvip" / "split.json").read_text())["train"])
+    assert not train & {ir.name for _, ir, _ in llvip}
     with pytest.raises(ValueError, match="unknown data set"):
         dataset_pairs("flir", data_dir)
 
@@ -48,8 +50,14 @@ def test_dataset_mode_writes_tables_and_figure(data_dir, tmp_path):
     assert "letter: NormFuse" in md and "| normfuse |" in md
     # averaging lowers contrast: a real property of the baseline, not a fixed number
     assert means["tno"]["average"]["SD"] < means["tno"]["normfuse"]["SD"]
+    # the robustness figures are the worst pair of the set
+    per_image = json.loads((tmp_path / "ev" / "metrics.json").read_text())["per_image"]["tno"]["normfuse"]
+    assert means["tno"]["normfuse"]["IRshare (min)"] == min(r["IRshare"] for r in per_image.values())
+    assert means["tno"]["normfuse"]["CRUSH (max)"] == max(r["CRUSH"] for r in per_image.values())
+    assert means["tno"]["average"]["IRshare (min)"] == pytest.approx(0.5, abs=0.01)  # the average is half of each
     if pytest.importorskip("matplotlib"):
         assert (tmp_path / "ev" / "metrics.png").stat().st_size > 5000
+        assert (tmp_path / "ev" / "contact_sheet.png").stat().st_size > 5000
 
 
 def test_laplacian_pyramid_keeps_strong_details(tno_pair):
@@ -59,3 +67,20 @@ def test_laplacian_pyramid_keeps_strong_details(tno_pair):
     grad = lambda a: np.abs(np.diff(a, axis=1)).mean()  # noqa: E731
     assert grad(fused) > grad(BASELINES["average"](ir, vis))
     np.testing.assert_allclose(laplacian_pyramid(ir, ir), ir, atol=1e-9)
+
+
+def test_robustness_metrics_on_a_real_night_pair(data_dir):
+    from normfuse import metrics
+    from normfuse.io import read_image, to_gray
+
+    stem, ir_path, vis_path = dataset_pairs("llvip", data_dir)[0]
+    ir, vis = (np.rint(to_gray(read_image(p)) * 255) for p in (ir_path, vis_path))
+    # the maximum keeps every bright pixel; a fused image darkened 20x crushes part of the scene
+    assert metrics.compute(np.maximum(ir, vis).astype(np.uint8), ir, vis, ["CRUSH"])["CRUSH"] == 0.0
+    dark = np.floor(np.maximum(ir, vis) / 20).astype(np.uint8)
+    assert metrics.compute(dark, ir, vis, ["CRUSH"])["CRUSH"] > 0.2
+    # the IR image carries all of its warm targets, the visible none, a 3:1 blend about three quarters
+    share = lambda f: metrics.compute(np.rint(f).astype(np.uint8), ir, vis, ["IRshare"])["IRshare"]  # noqa: E731
+    assert share(ir) == pytest.approx(1.0, abs=1e-9) and share(vis) == pytest.approx(0.0, abs=1e-9)
+    assert share(0.75 * ir + 0.25 * vis) == pytest.approx(0.75, abs=0.01)
+    assert not metrics.get("CRUSH").higher_is_better and metrics.get("IRshare").higher_is_better

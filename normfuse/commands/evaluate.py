@@ -7,7 +7,7 @@ Folder mode (any method's fused images)::
 Data-set mode (fuse TNO and RoadScene test pairs with models and baselines, write
 CSV/JSON/Markdown and the letter's figure)::
 
-    normfuse evaluate --methods bundled average maximum laplacian --out evaluation/
+    normfuse evaluate --methods bundled normfuse-letter average maximum laplacian --out evaluation/
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def add_parser(sub) -> None:
     p.add_argument("--methods", nargs="+", default=None,
                    help="data-set mode: 'bundled', a baseline (average, maximum, laplacian), NAME=MODEL_FOLDER_OR_REPO "
                         "or NAME=fused:FOLDER")
-    p.add_argument("--datasets", nargs="+", default=["tno", "roadscene"], choices=["tno", "roadscene"])
+    p.add_argument("--datasets", nargs="+", default=["tno", "roadscene", "llvip"], choices=["tno", "roadscene", "llvip"],
+                   help="test sets (default: all three)")
     p.add_argument("--data", help="folder holding tno/ and roadscene/ (default: $NORMFUSE_DATA or ../shared/data)")
     p.add_argument("--out", default="evaluation", help="data-set mode output folder (default: evaluation)")
     p.add_argument("--device", default="auto")
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from ..evaluation import resolve_method, run_evaluation
 
-    specs = args.methods or ["bundled", "average", "maximum", "laplacian"]
+    specs = args.methods or ["bundled", "normfuse-letter", "average", "maximum", "laplacian"]
     methods = dict(resolve_method(s, args.device, args.precision) for s in specs)
     means = run_evaluation(methods, tuple(args.datasets), args.out, args.data,
                            tuple(args.metrics) if args.metrics else None, convention=args.convention)

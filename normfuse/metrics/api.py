@@ -19,7 +19,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import basic, information, qabf, structural, vif  # noqa: F401  (register the metrics)
+from . import basic, information, qabf, robustness, structural, vif  # noqa: F401  (register the metrics)
 from .images import ImageLike, gray8_triplet
 from .registry import METRICS, get, resolve_names
 
