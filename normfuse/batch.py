@@ -95,7 +95,7 @@ class Pair:
     """One job: fuse ``ir`` with ``vis``.
 
     Attributes:
-        name: the shared file stem (``"0001"`` for ``ir/0001.png`` + ``vis/0001.jpg``).
+        name: the file stem both inputs have (``"0001"`` for ``ir/0001.png`` + ``vis/0001.jpg``).
         ir, vis: the input files.
         output: where to write the result; ``None`` means ``<out_dir>/<name>.<format>``
             (see :func:`plan_outputs`).

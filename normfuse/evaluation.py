@@ -27,7 +27,7 @@ from .baselines import BASELINES
 from .batch import atomic_write_image
 from .fuser import NormFuser
 from .io import read_image, to_gray
-from .samples import data_root
+from .samples import DATA_ENV, data_root
 
 __all__ = ["LETTER_TABLE", "DIDFUSE_STANDARD", "REPORT_METRICS", "dataset_pairs", "fuse_to_folder", "run_evaluation"]
 
@@ -52,17 +52,28 @@ Method = Union[NormFuser, Callable[[np.ndarray, np.ndarray], np.ndarray]]
 def dataset_pairs(name: str, root: str | os.PathLike | None = None) -> list[tuple[str, Path, Path]]:
     """``[(stem, ir_path, vis_path)]`` of a test set: ``"tno"`` (40 pairs) or ``"roadscene"`` (its 40 test pairs).
 
-    ``root`` defaults to :func:`normfuse.samples.data_root` (``$NORMFUSE_DATA`` or ``../shared/data``).
+    ``root`` is the folder holding ``tno/`` and ``roadscene/``; ``None`` means
+    ``$NORMFUSE_DATA`` (see :func:`normfuse.samples.data_root`).
+
+    Raises:
+        FileNotFoundError: no folder given, or it lacks the data set's files
+            (the message says to pass ``--data DIR`` or set ``NORMFUSE_DATA``).
     """
-    base = Path(root) if root is not None else data_root()
-    if name == "tno":
-        names = sorted(p.name for p in (base / "tno" / "ir").iterdir())
-        folder = base / "tno"
-    elif name == "roadscene":
-        folder = base / "roadscene"
-        names = json.loads((folder / "split.json").read_text())["test"]
-    else:
+    if name not in ("tno", "roadscene"):
         raise ValueError(f"unknown data set {name!r}; use 'tno' or 'roadscene'")
+    base = data_root(root)
+    folder = base / name
+    needed = [folder / "ir", folder / "vis"] + ([folder / "split.json"] if name == "roadscene" else [])
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{str(base)!r} holds no {name} data set (missing {', '.join(missing)}): "
+            f"pass --data DIR (or set {DATA_ENV}) naming the folder that holds tno/ and roadscene/"
+        )
+    if name == "tno":
+        names = sorted(p.name for p in (folder / "ir").iterdir() if not p.name.startswith("."))
+    else:
+        names = json.loads((folder / "split.json").read_text())["test"]
     return [(Path(n).stem, folder / "ir" / n, folder / "vis" / n) for n in names]
 
 
@@ -129,13 +140,14 @@ def run_evaluation(
     """
     from . import metrics
 
+    all_pairs = {ds: dataset_pairs(ds, root) for ds in datasets}  # a missing data set fails before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = tuple(names or (*metrics.DEFAULT_METRICS, "SF_uint8", "SD_colmean"))
     means: dict[str, dict[str, dict[str, float]]] = {}
     per_image: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     for ds in datasets:
-        pairs = dataset_pairs(ds, root)
+        pairs = all_pairs[ds]
         means[ds], per_image[ds] = {}, {}
         for mname, method in methods.items():
             if isinstance(method, (str, os.PathLike)):
@@ -158,7 +170,7 @@ def run_evaluation(
         rows["letter: NormFuse"] = LETTER_TABLE[ds]
         rows["DIDFuse (released images)"] = DIDFUSE_STANDARD[ds]
         metrics.write_csv(out / f"{ds}_mean.csv", means[ds], list(names), index_name="method")
-        lines += [f"## {ds} ({len(dataset_pairs(ds, root))} pairs)", "",
+        lines += [f"## {ds} ({len(all_pairs[ds])} pairs)", "",
                   metrics.markdown_table(rows, list(REPORT_METRICS) + [n for n in names if n not in REPORT_METRICS]),
                   ""]
     (out / "metrics.md").write_text("\n".join(lines))

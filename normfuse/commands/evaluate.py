@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
                    help="data-set mode: 'bundled', a baseline (average, maximum, laplacian), NAME=MODEL_FOLDER_OR_REPO "
                         "or NAME=fused:FOLDER")
     p.add_argument("--datasets", nargs="+", default=["tno", "roadscene"], choices=["tno", "roadscene"])
-    p.add_argument("--data", help="folder holding tno/ and roadscene/ (default: $NORMFUSE_DATA or ../shared/data)")
+    p.add_argument("--data", help="data-set mode: folder holding tno/ and roadscene/ (default: $NORMFUSE_DATA)")
     p.add_argument("--out", default="evaluation", help="data-set mode output folder (default: evaluation)")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
