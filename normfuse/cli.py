@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from ._version import __version__
 from .commands import COMMANDS
@@ -28,8 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code (0 success, 1 some inputs failed, 2 usage error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    def show_warning(message, category, filename, lineno, file=None, line=None):  # one clean line per warning
+        print(f"normfuse {args.command}: warning: {message}", file=sys.stderr, flush=True)
+
     try:
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .devices import DeviceLike, Precision, resolve_device, resolve_precision
+from .devices import DeviceLike, Precision, resolve_device, resolve_precision, warn_if_bf16_emulated
 from .inference import FusionPlan, plan_supported
 from .inputs import ImageInput, Prepared, ThermalRange, match_sizes, prepare, restore
 from .network import Features, FusionRule, NormFuseConfig, NormFuseNet, fuse_features
@@ -151,6 +151,8 @@ class NormFuser:
         """Move the model to ``device`` (and re-resolve ``precision="auto"`` for it); return ``self``."""
         self.device = resolve_device(device)
         self.precision = resolve_precision(self._requested_precision, self.device, self.config.bf16_tolerant)
+        if self.precision == "bf16":
+            warn_if_bf16_emulated(self.device, stacklevel=3)
         fmt = torch.channels_last if self.precision == "bf16" else torch.contiguous_format
         self.net = self.net.to(device=self.device, memory_format=fmt).eval()
         return self

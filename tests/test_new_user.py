@@ -70,3 +70,53 @@ def test_evaluate_with_data_or_the_environment_variable(data_dir, no_data_env, m
     for sub in ("a", "b"):
         assert len(list((tmp_path / sub / "tno" / "average").glob("*.png"))) == 40
     assert (tmp_path / "a" / "metrics.md").read_text() == (tmp_path / "b" / "metrics.md").read_text()
+
+
+# ---------------------------------------------------------------- item 4: emulated bf16 warns once
+@pytest.fixture
+def bf16_warning_not_yet_given(monkeypatch):
+    import normfuse.devices
+
+    monkeypatch.setattr(normfuse.devices, "_warned_emulated_bf16", False)
+
+
+def test_bf16_on_a_cpu_without_native_bfloat16_warns_once(bf16_warning_not_yet_given):
+    import warnings
+
+    from normfuse import NormFuseConfig, NormFuser
+    from normfuse.devices import EmulatedBF16Warning, cpu_supports_bf16
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        NormFuser(NormFuseConfig(width=4), device="cpu", precision="bf16")
+        NormFuser.from_pretrained(device="cpu", precision="bf16")
+        NormFuser.from_pretrained(device="cpu", precision="fp32")
+        NormFuser.from_pretrained(device="cpu", precision="auto")  # never emulated: auto picks fp32 on such CPUs
+    ours = [w for w in seen if issubclass(w.category, EmulatedBF16Warning)]
+    if cpu_supports_bf16():
+        assert not ours
+        return
+    assert len(ours) == 1, [str(w.message) for w in ours]
+    msg = str(ours[0].message)
+    assert "avx512_bf16" in msg and "amx_bf16" in msg and "slower than fp32" in msg
+    assert ours[0].filename == __file__  # points at the caller's line
+
+
+def test_cli_precision_bf16_warns_in_one_line(bf16_warning_not_yet_given, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    from normfuse.devices import cpu_supports_bf16
+    from normfuse.io import read_image
+    from normfuse.samples import sample_pair_paths
+
+    for name, src in zip(("ir.png", "vis.png"), sample_pair_paths()):
+        iio.imwrite(tmp_path / name, read_image(src)[200:264, 300:364])
+    rc = main(["fuse", str(tmp_path / "ir.png"), str(tmp_path / "vis.png"), "-o", str(tmp_path / "f.png"),
+               "--precision", "bf16", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert rc == 0 and (tmp_path / "f.png").exists()
+    if cpu_supports_bf16():
+        assert "warning" not in err
+    else:
+        assert err.count("normfuse fuse: warning: bf16 precision asked for on a CPU without native bfloat16") == 1
+        assert "Warning" not in err, err  # no file name, line number or category: one clean line

@@ -45,8 +45,9 @@ def add_parser(sub) -> None:
     g.add_argument("--model", default=None, help="model folder or Hugging Face repo id (default: the bundled weights)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                   help="fp32 (exact), bf16 (faster on CPUs with native bfloat16) or auto (default: bf16 on such CPUs "
-                        "for models marked bf16_tolerant, as the bundled one is; else fp32)")
+                   help="fp32 (exact), bf16 (faster only on GPUs and CPUs with native bfloat16, AVX512-BF16 or AMX; "
+                        "emulated and several times slower elsewhere, with a warning) or auto (default: bf16 where it "
+                        "is native, for models marked bf16_tolerant as the bundled one is; else fp32)")
     g.add_argument("--resize", choices=("ir", "vis"), default=None,
                    help="when sizes differ, resize the IR image to the visible size (ir) or the other way (vis); "
                         "default: such pairs fail")
