@@ -120,3 +120,40 @@ def test_cli_precision_bf16_warns_in_one_line(bf16_warning_not_yet_given, tmp_pa
     else:
         assert err.count("normfuse fuse: warning: bf16 precision asked for on a CPU without native bfloat16") == 1
         assert "Warning" not in err, err  # no file name, line number or category: one clean line
+
+
+# ---------------------------------------------------------------- item 5: examples and docs that were wrong
+def test_plot_feature_maps_example_writes_where_o_says(tmp_path):
+    pytest.importorskip("matplotlib")
+    res = subprocess.run([sys.executable, str(ROOT / "examples" / "plot_feature_maps.py"), "-o", "mine.png"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.png"]
+
+
+def test_readme_states_the_true_tolerance_of_fuse_against_the_feature_steps(data_dir):
+    """README: fuse and decode(fuse_features(encode, encode)) agree to within 1e-6 in fp32 (not exactly)."""
+    import torch
+
+    from normfuse import NormFuser
+    from normfuse.io import read_image
+
+    assert "agree to within\n1e-6 for float tensors" in (ROOT / "README.md").read_text()
+    fuser = NormFuser.from_pretrained(device="cpu", precision="fp32")
+    worst = 0.0
+    for name in ("01.bmp", "17.bmp", "33.bmp"):
+        ir, vis = (torch.from_numpy(read_image(data_dir / "tno" / s / name) / 255.0).float() for s in ("ir", "vis"))
+        fused = fuser.fuse(ir, vis)
+        steps = fuser.decode(fuser.fuse_features(fuser.encode(ir), fuser.encode(vis)))[0, 0]
+        worst = max(worst, float((fused - steps).abs().max()))
+    assert worst <= 1e-6
+
+
+@pytest.mark.parametrize("command", ["fuse", "train", "evaluate", "explain", None])
+def test_help_pages_show_no_raw_rest(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"] if command else ["--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "usage: normfuse" in out
+    assert "``" not in out and not re.search(r"\S::$", out, re.M) and ":class:" not in out, out
