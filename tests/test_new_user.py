@@ -30,7 +30,8 @@ def test_data_root_has_no_default_folder_whatever_the_current_directory(no_data_
 
     # from the checkout, ../shared/data exists (data_dir is found there or through $NORMFUSE_DATA): still no default
     monkeypatch.chdir(ROOT)
-    with pytest.raises(FileNotFoundError, match=re.escape("no data folder given: pass --data DIR (or set NORMFUSE_DATA)")):
+    msg = re.escape("no data folder given: pass --data DIR (or set NORMFUSE_DATA)")
+    with pytest.raises(FileNotFoundError, match=msg):
         data_root()
     assert data_root(data_dir) == data_dir
     monkeypatch.setenv("NORMFUSE_DATA", str(data_dir))
@@ -157,3 +158,99 @@ def test_help_pages_show_no_raw_rest(command, capsys):
     out = capsys.readouterr().out
     assert exc.value.code == 0 and "usage: normfuse" in out
     assert "``" not in out and not re.search(r"\S::$", out, re.M) and ":class:" not in out, out
+
+
+# ---------------------------------------------------------------- item 6: API friction
+@pytest.fixture(scope="module")
+def bundled():
+    from normfuse import NormFuser
+
+    return NormFuser.from_pretrained(device="cpu", precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def sample():
+    from normfuse.io import read_image
+    from normfuse.samples import sample_pair_paths
+
+    ir, vis = (read_image(p)[150:214, 250:330] for p in sample_pair_paths())
+    return ir, vis
+
+
+def test_fuse_features_takes_the_documented_rule_strings(bundled, sample):
+    import torch
+
+    from normfuse import FusionRule
+
+    a, b = bundled.encode(sample[0]), bundled.encode(sample[1])
+    for text, rule in [("max", FusionRule("max", "max", "max")), ("sum:max:sum", FusionRule("sum", "max", "sum")),
+                       ("mean:ir:vis", FusionRule("mean", "ir", "vis"))]:
+        got, want = bundled.fuse_features(a, b, rule=text), bundled.fuse_features(a, b, rule=rule)
+        assert torch.equal(got.structure, want.structure) and torch.equal(got.detail, want.detail)
+        assert all(torch.equal(x, y) for x, y in zip(got.skips, want.skips))
+        np.testing.assert_array_equal(bundled.fuse(*sample, rule=text), bundled.fuse(*sample, rule=rule))
+    assert not torch.equal(bundled.fuse_features(a, b, "max").structure, bundled.fuse_features(a, b, "sum").structure)
+    with pytest.raises(TypeError, match=r"rule must be a FusionRule, a string such as 'sum' or 'sum:max:sum'"):
+        bundled.fuse_features(a, b, rule=3)
+    with pytest.raises(ValueError, match=r"STRUCTURE:DETAIL:SKIP \('sum:max:sum'\), got 'sum:max'"):
+        bundled.fuse_features(a, b, rule="sum:max")
+    with pytest.raises(ValueError, match=r"FusionRule.detail must be sum, mean, max, ir or vis; got 'maximum'"):
+        bundled.fuse(*sample, rule="sum:maximum:sum")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "tensor", "tensor-bf16"])
+def test_float_slightly_above_one_is_shown_with_enough_digits(bundled, sample, dtype):
+    import torch
+
+    vis = sample[1] / 255.0
+    if dtype.startswith("tensor"):
+        x = torch.from_numpy(vis).to(torch.bfloat16 if dtype.endswith("bf16") else torch.float32)
+        x[3, 4] = torch.nextafter(torch.ones((), dtype=x.dtype), torch.full((), 2.0, dtype=x.dtype))
+        shown = {"tensor": "1.0000001", "tensor-bf16": "1.0078125"}[dtype]
+    else:
+        x = vis.astype(dtype)
+        x[3, 4] = np.nextafter(x.dtype.type(1), x.dtype.type(2))
+        shown = {"float32": "1.0000001", "float64": "1.0000000000000002"}[dtype]
+    msg = rf"vis image is float with values in \[[0-9.]+, {re.escape(shown)}\]; .*clip it"
+    with pytest.raises(ValueError, match=msg):
+        bundled.fuse(sample[0], x)
+
+
+def test_channels_last_tensor_message_quotes_the_shape_given_and_suggests_permute(bundled, sample):
+    import torch
+
+    vis = torch.from_numpy(np.stack([sample[1]] * 3, -1) / 255.0).float()  # (64, 80, 3)
+    with pytest.raises(ValueError, match=r"got shape \(64, 80, 3\); it looks channels-last: pass x\.permute\(2, 0, 1"):
+        bundled.fuse(torch.from_numpy(sample[0] / 255.0).float(), vis)
+    bundled.fuse(torch.from_numpy(sample[0] / 255.0).float(), vis.permute(2, 0, 1))  # as the message says
+
+
+def test_features_repr_shows_shapes_not_tensors(bundled, sample):
+    f = bundled.encode(sample[0])
+    text = repr(f)
+    w = bundled.config.width
+    assert text == (f"Features(structure=(1, {w}, 64, 80), detail=(1, {w}, 64, 80), "
+                    f"skips=((1, {w}, 64, 80), (1, {w}, 64, 80)), dtype=float32, device='cpu')")
+
+
+def test_tiny_pair_is_refused_with_the_minimum_size(bundled):
+    ir, vis = np.full((1, 1), 100, np.uint8), np.full((1, 1), 50, np.uint8)
+    with pytest.raises(ValueError, match=r"ir and vis images are 1x1 \(HxW\); NormFuse needs at least 8x8 pixels"):
+        bundled.fuse(ir, vis)
+    assert bundled.fuse(np.full((8, 8), 100, np.uint8), np.full((8, 8), 50, np.uint8)).shape == (8, 8)
+
+
+def test_12_bit_data_in_uint16_warns_and_points_to_percentile(bundled, sample):
+    from normfuse.inputs import NarrowRangeWarning
+
+    ir12 = sample[0].astype(np.uint16) * 16  # 12-bit values 0..4080
+    with pytest.warns(NarrowRangeWarning, match=r"largest value is \d+ of 65535.*thermal_range='percentile'") as rec:
+        bundled.fuse(ir12, sample[1])
+    assert rec[0].filename == __file__
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # full-range 16-bit data and a stretching policy say nothing
+        bundled.fuse(sample[0].astype(np.uint16) * 257, sample[1])
+        out = bundled.fuse(ir12, sample[1], thermal_range="percentile")
+    assert out.shape == sample[1].shape
