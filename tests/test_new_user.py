@@ -254,3 +254,81 @@ def test_12_bit_data_in_uint16_warns_and_points_to_percentile(bundled, sample):
         bundled.fuse(sample[0].astype(np.uint16) * 257, sample[1])
         out = bundled.fuse(ir12, sample[1], thermal_range="percentile")
     assert out.shape == sample[1].shape
+
+
+# ---------------------------------------------------------------- item 7: CLI friction
+def _tno_crop(tmp_path: Path) -> tuple[Path, Path]:
+    import imageio.v3 as iio
+
+    from normfuse.io import read_image
+    from normfuse.samples import sample_pair_paths
+
+    paths = (tmp_path / "ir.png", tmp_path / "vis.png")
+    for dst, src in zip(paths, sample_pair_paths()):
+        iio.imwrite(dst, read_image(src)[150:214, 250:330])
+    return paths
+
+
+def test_bmp_output_one_pair_and_folder(tmp_path, capsys):
+    import imageio.v3 as iio
+
+    ir, vis = _tno_crop(tmp_path)
+    fast = ["--precision", "fp32", "--threads", "1", "-q"]
+    assert main(["fuse", str(ir), str(vis), "-o", str(tmp_path / "fused.bmp"), *fast]) == 0
+    png = tmp_path / "fused.png"
+    assert main(["fuse", str(ir), str(vis), "-o", str(png), *fast]) == 0
+    assert (tmp_path / "fused.bmp").read_bytes()[:2] == b"BM"
+    np.testing.assert_array_equal(iio.imread(tmp_path / "fused.bmp"), iio.imread(png))
+    for sub, src in (("a", ir), ("b", vis)):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "01.png").write_bytes(src.read_bytes())
+    assert main(["fuse", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "out"), "--format", "bmp",
+                 *fast]) == 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["01.bmp"]
+    capsys.readouterr()
+    rc = main(["fuse", str(ir), str(vis), "-o", str(tmp_path / "deep.bmp"), "--bit-depth", "16", *fast])
+    assert rc == 2 and "16-bit output needs PNG or TIFF" in capsys.readouterr().err  # as for JPEG
+    assert not (tmp_path / "deep.bmp").exists()
+
+
+def test_model_run_folder_says_did_you_mean_final(tmp_path, capsys):
+    import shutil
+
+    bundled = ROOT / "normfuse" / "pretrained" / "normfuse-roadscene"
+    run = tmp_path / "run"
+    (run / "final").mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(bundled / name, run / "final" / name)
+    ir, vis = _tno_crop(tmp_path)
+    for cmd in (["fuse", str(ir), str(vis), "-o", str(tmp_path / "f.png")], ["explain", "-o", str(tmp_path / "m.png")]):
+        if cmd[0] == "explain":
+            pytest.importorskip("matplotlib")
+        rc = main([*cmd, "--model", str(run)])
+        err = capsys.readouterr().err
+        assert rc == 2 and f"did you mean '{run / 'final'}'?" in err, err
+    assert main(["fuse", str(ir), str(vis), "-o", str(tmp_path / "f.png"), "--model", str(run / "final"),
+                 "--precision", "fp32", "-q"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "ir.png", "run", "vis.png"]
+
+
+def test_explain_without_matplotlib_exits_2_with_the_install_line(monkeypatch, tmp_path, capsys):
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    rc = main(["explain", "-o", str(tmp_path / "maps.png")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip() == (
+        "normfuse explain: error: drawing feature maps needs matplotlib, which is not installed: "
+        "pip install 'normfuse[plot]'")
+    assert not (tmp_path / "maps.png").exists()
+
+
+def test_version_does_not_import_torch():
+    import normfuse
+
+    code = ("import sys\nfrom normfuse.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["normfuse", normfuse.__version__, "False"], res.stdout

@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-FORMATS = ("png", "jpg", "tif", "tiff")
+FORMATS = ("png", "jpg", "tif", "tiff", "bmp")
 
 
 def add_parser(sub) -> None:
@@ -83,6 +83,9 @@ def _report(msg: str) -> None:
 
 def _load(args: argparse.Namespace):
     from ..fuser import NormFuser
+    from ._common import check_model_arg
+
+    check_model_arg(args.model)
 
     if args.threads is not None:
         if args.threads < 1:
@@ -107,7 +110,7 @@ def _single_output(args: argparse.Namespace, ir: Path) -> tuple[Path, str]:
 
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"cannot write {str(out)!r}: the output name must end in .png, .jpg, .tif or .tiff")
+        raise ValueError(f"cannot write {str(out)!r}: the output name must end in .png, .jpg, .tif, .tiff or .bmp")
     if args.format and OUTPUT_FORMATS[args.format] != OUTPUT_FORMATS[fmt]:
         raise ValueError(f"--format {args.format} does not match the output name {str(out)!r}")
     return out, fmt
