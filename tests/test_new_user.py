@@ -332,3 +332,37 @@ def test_version_does_not_import_torch():
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["normfuse", normfuse.__version__, "False"], res.stdout
+
+
+# ---------------------------------------------------------------- item 8: the README's two commands
+def _bash_blocks(text: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", text, re.S)
+
+
+def test_readme_run_command_installs_only_what_running_needs():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## The two commands"):readme.index("## Quick start")]
+    run, test = (b.strip() for b in _bash_blocks(section))
+    assert "pip install -e . &&" in run and "[test]" not in run and run.endswith("normfuse fuse -o fused.png")
+    assert 'pip install -e ".[test]"' in test and test.endswith("python -m pytest")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'pip install --quiet -e ".[test]"' in ci and ci.strip().endswith("python -m pytest")
+
+
+def test_fusing_needs_none_of_the_test_extra(tmp_path):
+    """`normfuse fuse -o fused.png` runs with pytest, hypothesis, matplotlib, mkdocs and imageio-ffmpeg unimportable."""
+    code = """
+import sys
+BLOCK = ("pytest", "_pytest", "hypothesis", "matplotlib", "mkdocs", "mkdocstrings", "imageio_ffmpeg")
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCK:
+            raise ImportError(f"{name} is blocked")
+sys.meta_path.insert(0, Block())
+from normfuse.cli import main
+sys.exit(main(["fuse", "-o", "fused.png", "--precision", "fp32", "--threads", "1"]))
+"""
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / "fused.png").stat().st_size > 10_000
