@@ -366,3 +366,48 @@ sys.exit(main(["fuse", "-o", "fused.png", "--precision", "fp32", "--threads", "1
                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "fused.png").stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------- torchrun: many processes share the pairs
+def test_fuse_under_torchrun_shares_the_tno_pairs_between_two_processes(data_dir, tmp_path):
+    """`torchrun --nproc_per_node 2 -m normfuse fuse TNO_IR TNO_VIS -o OUT`: 40 images, each written once."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "normfuse", "fuse", str(data_dir / "tno" / "ir"), str(data_dir / "tno" / "vis"), "-o", str(out),
+           "--precision", "fp32", "--threads", "1", "-q"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+    def run(*extra: str) -> str:
+        res = subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=900, env=env)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+        return res.stdout
+
+    planned = run("--dry-run")  # every pair is planned by exactly one process
+    lines = [line for line in planned.splitlines() if line.startswith("fuse: ")]
+    targets = [line.rsplit(" -> ", 1)[1] for line in lines]
+    assert sorted(targets) == sorted(str(out / f"{i:02d}.png") for i in range(1, 41))
+    assert "rank 0 of 2: dry run: would fuse 20" in planned and "rank 1 of 2: dry run: would fuse 20" in planned
+    assert not out.exists()
+
+    first = run()
+    for rank in (0, 1):
+        assert f"rank {rank} of 2: fused 20, skipped 0, failed 0" in first
+    assert first.strip().splitlines()[-1].startswith("fused 40, skipped 0, failed 0 in ")
+    assert first.strip().endswith("by 2 processes")
+    files = sorted(p.name for p in out.iterdir())
+    assert files == [f"{i:02d}.png" for i in range(1, 41)], "40 images, no temporary files left"
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+    second = run()
+    assert second.strip().splitlines()[-1] == "fused 0, skipped 40, failed 0 by 2 processes"
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes
+
+
+def test_ranks_share_disjoint_slices_that_cover_everything():
+    from normfuse.ranks import Ranks
+
+    items = list(range(41))
+    shares = [Ranks.from_env({"RANK": str(r), "WORLD_SIZE": "3"}).share(items) for r in range(3)]
+    assert sorted(x for s in shares for x in s) == items and [len(s) for s in shares] == [14, 14, 13]
+    with pytest.raises(ValueError, match="need 0 <= RANK < WORLD_SIZE"):
+        Ranks.from_env({"RANK": "2", "WORLD_SIZE": "2"})
