@@ -73,7 +73,19 @@ class EmulatedBF16Warning(UserWarning):
 _warned_emulated_bf16 = False
 
 
-def warn_if_bf16_emulated(device: torch.device, what: str = "bf16 precision", stacklevel: int = 2) -> bool:
+def _first_outside_package() -> int:
+    """``stacklevel`` for a warning issued by the caller that points at the first frame outside normfuse."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 1, sys._getframe(2)  # the frame calling the function that asks
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_if_bf16_emulated(device: torch.device, what: str = "bf16 precision") -> bool:
     """Warn (once per process) when bfloat16 on ``device`` is emulated; return True when it is.
 
     On a CPU without AVX512-BF16 or AMX, oneDNN emulates bfloat16: fusing a
@@ -100,7 +112,7 @@ def warn_if_bf16_emulated(device: torch.device, what: str = "bf16 precision", st
             f"(amx_bf16); torch reports CPU capability {has}. bfloat16 is emulated here and several times slower "
             "than fp32: use fp32 (precision 'auto' picks it on such CPUs)",
             EmulatedBF16Warning,
-            stacklevel=stacklevel + 1,
+            stacklevel=_first_outside_package() + 1,
         )
     return True
 

@@ -152,7 +152,7 @@ class NormFuser:
         self.device = resolve_device(device)
         self.precision = resolve_precision(self._requested_precision, self.device, self.config.bf16_tolerant)
         if self.precision == "bf16":
-            warn_if_bf16_emulated(self.device, stacklevel=3)
+            warn_if_bf16_emulated(self.device)
         fmt = torch.channels_last if self.precision == "bf16" else torch.contiguous_format
         self.net = self.net.to(device=self.device, memory_format=fmt).eval()
         return self

@@ -101,6 +101,13 @@ def test_bf16_on_a_cpu_without_native_bfloat16_warns_once(bf16_warning_not_yet_g
     msg = str(ours[0].message)
     assert "avx512_bf16" in msg and "amx_bf16" in msg and "slower than fp32" in msg
     assert ours[0].filename == __file__  # points at the caller's line
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        import normfuse.devices
+
+        normfuse.devices._warned_emulated_bf16 = False
+        NormFuser.from_pretrained(device="cpu", precision="bf16")
+    assert [w.filename for w in seen if issubclass(w.category, EmulatedBF16Warning)] == [__file__]
 
 
 def test_cli_precision_bf16_warns_in_one_line(bf16_warning_not_yet_given, tmp_path, capsys):
