@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from _common import sample_pair
+from _common import data_root, sample_pair
 
 
 def run_one(size: int, precision: str, tile: int) -> dict:
@@ -40,7 +40,6 @@ def tiled_vs_whole() -> list[dict]:
     import numpy as np
 
     from normfuse import NormFuser
-    from normfuse.samples import data_root
 
     rows = []
     root = data_root() / "tno"

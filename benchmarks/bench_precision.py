@@ -5,7 +5,7 @@ The project's rule: a faster precision may be the default only if the fused
 set) and every metric's mean within 0.5 %.  This script fuses all TNO pairs with
 ``NormFuser.fuse`` in fp32 and in bf16 and reports both criteria.
 
-    python benchmarks/bench_precision.py                 # data from $NORMFUSE_DATA or ../shared/data
+    python benchmarks/bench_precision.py                 # data from $NORMFUSE_DATA or ../shared/data next to the checkout
     python benchmarks/bench_precision.py --model FOLDER  # another model (folder or hub id)
 
 A model that passes may set ``"bf16_tolerant": true`` in its ``config.json``,
@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _common import data_root
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help="folder holding tno/ (default: $NORMFUSE_DATA or ../shared/data)")
+    ap.add_argument("--data", help="folder holding tno/ (default: $NORMFUSE_DATA or ../shared/data next to the checkout)")
     ap.add_argument("--dataset", default="tno", choices=["tno", "roadscene"])
     ap.add_argument("--model", help="model folder or hub repo id (default: the bundled weights)")
     args = ap.parse_args()
@@ -31,7 +32,7 @@ def main() -> None:
     from normfuse.io import read_image
     from normfuse.metrics import compute
 
-    pairs = list(dataset_pairs(args.dataset, args.data))
+    pairs = list(dataset_pairs(args.dataset, args.data or data_root()))
     fusers = {p: NormFuser.from_pretrained(args.model, device="cpu", precision=p) for p in ("fp32", "bf16")}
     worst, over1, names = 0, [], ["EN", "SD", "SF", "VIF", "MI", "MG", "Qabf", "SSIM"]
     scores: dict[str, list[dict[str, float]]] = {"fp32": [], "bf16": []}

@@ -7,16 +7,22 @@ inside of the first PEAN layer (BN(h), gamma, beta, gamma * BN(h)), like the
 letter's Figs. 3-4. ``normfuse explain`` does the same from the shell.
 """
 
-import sys
+import argparse
 
 from normfuse import NormFuser
 from normfuse.explain import feature_figure
 from normfuse.samples import sample_pair_paths
 
-args = [a for a in sys.argv[1:] if not a.startswith("-o")]
-ir, vis = args[:2] if len(args) >= 2 else sample_pair_paths()
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("ir", nargs="?", help="infrared image (default: the bundled sample pair)")
+ap.add_argument("vis", nargs="?", help="visible image")
+ap.add_argument("-o", "--output", default="maps.png", help="output PNG (default: maps.png)")
+args = ap.parse_args()
+if (args.ir is None) != (args.vis is None):
+    ap.error("give both IR and VIS, or neither for the bundled sample pair")
+ir, vis = (args.ir, args.vis) if args.ir else sample_pair_paths()
 fuser = NormFuser.from_pretrained(device="cpu", precision="fp32")
 
 feats = fuser.encode(ir)  # Features(structure, detail, skips), each (1, width, H, W)
 print("S_I", tuple(feats.structure.shape), "D_I", tuple(feats.detail.shape))
-print("wrote", feature_figure(fuser, ir, vis, "maps.png"))
+print("wrote", feature_figure(fuser, ir, vis, args.output))

@@ -78,7 +78,7 @@ __all__ = [
 #: File suffixes taken as images when a folder is listed.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm"})
 #: Output formats and the suffix each writes.
-OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tiff"}
+OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tiff", "bmp": ".bmp"}
 #: File suffixes taken as videos (``normfuse fuse a.mp4 b.mp4 -o out.mp4``).
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 
@@ -95,7 +95,7 @@ class Pair:
     """One job: fuse ``ir`` with ``vis``.
 
     Attributes:
-        name: the shared file stem (``"0001"`` for ``ir/0001.png`` + ``vis/0001.jpg``).
+        name: the file stem both inputs have (``"0001"`` for ``ir/0001.png`` + ``vis/0001.jpg``).
         ir, vis: the input files.
         output: where to write the result; ``None`` means ``<out_dir>/<name>.<format>``
             (see :func:`plan_outputs`).
@@ -232,10 +232,10 @@ def plan_outputs(pairs: Iterable[Pair], out_dir: PathLike | None = None, fmt: st
         >>> p = Pair("01", Path("ir/01.bmp"), Path("vis/01.bmp"))
         >>> [str(q.output) for q in plan_outputs([p], "out", "tif")]
         ['out/01.tif']
-        >>> plan_outputs([p], "ir", "bmp")
+        >>> plan_outputs([p], "ir", "gif")
         Traceback (most recent call last):
         ...
-        ValueError: unknown output format 'bmp'; choose one of jpeg, jpg, png, tif, tiff
+        ValueError: unknown output format 'gif'; choose one of bmp, jpeg, jpg, png, tif, tiff
     """
     fmt = fmt.lower().lstrip(".")
     if fmt not in OUTPUT_FORMATS:
@@ -281,7 +281,9 @@ def _png16(image: np.ndarray) -> bytes:
 
 
 def encode_image(image: np.ndarray, suffix: str) -> bytes:
-    """Encode ``(H, W)`` or ``(H, W, 3)`` uint8/uint16 as ``.png``, ``.jpg`` (quality 95, 8-bit only) or ``.tif``.
+    """Encode ``(H, W)`` or ``(H, W, 3)`` uint8/uint16 as ``.png``, ``.tif``, ``.jpg`` (quality 95) or ``.bmp``.
+
+    JPEG and BMP hold 8-bit images only.
 
     Examples:
         >>> encode_image(np.zeros((2, 3), np.uint8), ".png")[:4]
@@ -291,13 +293,15 @@ def encode_image(image: np.ndarray, suffix: str) -> bytes:
 
     suffix = suffix.lower()
     if suffix not in set(OUTPUT_FORMATS.values()) | {".jpeg"}:
-        raise ValueError(f"cannot write {suffix!r} images; use .png, .jpg, .tif or .tiff")
+        raise ValueError(f"cannot write {suffix!r} images; use .png, .jpg, .tif, .tiff or .bmp")
     if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
         raise ValueError(f"expected a (H, W) or (H, W, 3) uint8/uint16 image, got {image.dtype} {image.shape}")
     if suffix in (".jpg", ".jpeg"):
         if image.dtype != np.uint8:
             raise ValueError("JPEG holds 8-bit images only; write PNG or TIFF for 16 bits")
         return iio.imwrite("<bytes>", image, extension=".jpg", quality=95)
+    if suffix == ".bmp" and image.dtype != np.uint8:
+        raise ValueError("BMP holds 8-bit images only; write PNG or TIFF for 16 bits")
     if suffix == ".png" and image.dtype == np.uint16 and image.ndim == 3:
         return _png16(image)
     return iio.imwrite("<bytes>", image, extension=suffix)
@@ -535,7 +539,7 @@ def fuse_pairs(
             ``(ir, vis, resize=, thermal_range=) -> array``; unused in a dry run (may be ``None``).
         pairs: from :func:`match_pairs`; its ``unmatched`` files are counted as failed.
         out_dir: output folder for pairs without an ``output`` (created when needed).
-        fmt: ``"png"`` (default), ``"jpg"``, ``"tif"`` or ``"tiff"``.
+        fmt: ``"png"`` (default), ``"jpg"``, ``"tif"``, ``"tiff"`` or ``"bmp"`` (8-bit only, as TNO's files).
         bit_depth: ``16`` writes 16-bit PNG/TIFF for pairs with a 16-bit input; otherwise 8-bit.
         resize, thermal_range: passed to :meth:`~normfuse.NormFuser.fuse`.
         overwrite: replace existing outputs (default: skip them).
@@ -558,8 +562,9 @@ def fuse_pairs(
     planned = plan_outputs(pairs, out_dir, fmt)
     if bit_depth == 16:
         for p in planned:
-            if p.output.suffix.lower() in (".jpg", ".jpeg"):
-                raise ValueError(f"16-bit output needs PNG or TIFF, but {str(p.output)!r} is JPEG")
+            if p.output.suffix.lower() in (".jpg", ".jpeg", ".bmp"):
+                kind = "BMP" if p.output.suffix.lower() == ".bmp" else "JPEG"
+                raise ValueError(f"16-bit output needs PNG or TIFF, but {str(p.output)!r} is {kind}")
     say = report or (lambda _msg: None)
     summary = Summary(dry_run=dry_run)
     for u in getattr(pairs, "unmatched", ()):

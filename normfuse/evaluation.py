@@ -28,7 +28,7 @@ from .batch import atomic_write_image
 from .fuser import NormFuser
 from .io import read_image, to_gray
 from .models import DEFAULT_MODEL
-from .samples import data_root
+from .samples import DATA_ENV, data_root
 
 __all__ = ["LETTER_TABLE", "DIDFUSE_STANDARD", "LLVIP_REFERENCE", "DATASETS", "REPORT_METRICS", "ROBUSTNESS",
            "dataset_pairs", "fuse_to_folder", "reference_rows", "run_evaluation"]
@@ -76,17 +76,28 @@ def dataset_pairs(name: str, root: str | os.PathLike | None = None) -> list[tupl
     """``[(stem, ir_path, vis_path)]`` of a test set: ``"tno"`` (40 pairs), ``"roadscene"`` or ``"llvip"``
     (the ``test`` lists of their ``split.json``: 40 and 12 pairs).
 
-    ``root`` defaults to :func:`normfuse.samples.data_root` (``$NORMFUSE_DATA`` or ``../shared/data``).
+    ``root`` is the folder holding ``tno/`` and ``roadscene/``; ``None`` means
+    ``$NORMFUSE_DATA`` (see :func:`normfuse.samples.data_root`).
+
+    Raises:
+        FileNotFoundError: no folder given, or it lacks the data set's files
+            (the message says to pass ``--data DIR`` or set ``NORMFUSE_DATA``).
     """
-    base = Path(root) if root is not None else data_root()
-    if name == "tno":
-        names = sorted(p.name for p in (base / "tno" / "ir").iterdir())
-        folder = base / "tno"
-    elif name in ("roadscene", "llvip"):
-        folder = base / name
-        names = json.loads((folder / "split.json").read_text())["test"]
-    else:
+    if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; use one of {DATASETS}")
+    base = data_root(root)
+    folder = base / name
+    needed = [folder / "ir", folder / "vis"] + ([folder / "split.json"] if name != "tno" else [])
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{str(base)!r} holds no {name} data set (missing {', '.join(missing)}): "
+            f"pass --data DIR (or set {DATA_ENV}) naming the folder that holds {', '.join(DATASETS)}"
+        )
+    if name == "tno":
+        names = sorted(p.name for p in (folder / "ir").iterdir() if not p.name.startswith("."))
+    else:
+        names = json.loads((folder / "split.json").read_text())["test"]
     return [(Path(n).stem, folder / "ir" / n, folder / "vis" / n) for n in names]
 
 
@@ -157,6 +168,7 @@ def run_evaluation(
     """
     from . import metrics
 
+    all_pairs = {ds: dataset_pairs(ds, root) for ds in datasets}  # a missing data set fails before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if convention == "normfuse":
@@ -168,7 +180,7 @@ def run_evaluation(
     per_image: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     folders: dict[str, dict[str, Path]] = {}
     for ds in datasets:
-        pairs = dataset_pairs(ds, root)
+        pairs = all_pairs[ds]
         means[ds], per_image[ds], folders[ds] = {}, {}, {}
         for mname, method in methods.items():
             if isinstance(method, (str, os.PathLike)):
@@ -194,12 +206,12 @@ def run_evaluation(
         columns = list(means[ds][next(iter(means[ds]))]) if means[ds] else list(names)
         metrics.write_csv(out / f"{ds}_mean.csv", means[ds], columns, index_name="method")
         order = [n for n in REPORT_METRICS if n in columns] + [n for n in columns if n not in REPORT_METRICS]
-        lines += [f"## {ds} ({len(dataset_pairs(ds, root))} pairs)", "", metrics.markdown_table(rows, order), ""]
+        lines += [f"## {ds} ({len(all_pairs[ds])} pairs)", "", metrics.markdown_table(rows, order), ""]
     (out / "metrics.md").write_text("\n".join(lines))
     _figure(means, out / "metrics.png")
     from .contact_sheet import contact_sheet
 
-    contact_sheet({ds: dataset_pairs(ds, root) for ds in datasets}, folders, out / "contact_sheet.png")
+    contact_sheet(all_pairs, folders, out / "contact_sheet.png")
     return means
 
 

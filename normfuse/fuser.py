@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .devices import DeviceLike, Precision, resolve_device, resolve_precision
+from .devices import DeviceLike, Precision, resolve_device, resolve_precision, warn_if_bf16_emulated
 from .inference import FusionPlan, plan_supported
-from .inputs import ImageInput, Prepared, ThermalRange, match_sizes, prepare, restore
+from .inputs import ImageInput, ThermalRange, check_min_size, match_sizes, prepare, restore
 from .network import Features, FusionRule, NormFuseConfig, NormFuseNet, fuse_features
 from .tiling import tiled_map
 from .weights import (
@@ -191,6 +191,8 @@ class NormFuser:
         """Move the model to ``device`` (and re-resolve ``precision="auto"`` for it); return ``self``."""
         self.device = resolve_device(device)
         self.precision = resolve_precision(self._requested_precision, self.device, self.config.bf16_tolerant)
+        if self.precision == "bf16":
+            warn_if_bf16_emulated(self.device)
         fmt = torch.channels_last if self.precision == "bf16" else torch.contiguous_format
         self.net = self.net.to(device=self.device, memory_format=fmt).eval()
         return self
@@ -267,20 +269,24 @@ class NormFuser:
         their luminance.  Every map is ``(B, width, H, W)`` float32 on :attr:`device`
         (computed in the fuser's precision, as :meth:`fuse` computes it).
         """
-        return self._encode_luma(self._plan(), prepare(image, "vis").luma)
+        p = prepare(image, "vis")
+        check_min_size(p, "image")
+        return self._encode_luma(self._plan(), p.luma)
 
     def decompose(self, image: ImageInput) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the structure and detail maps ``(S, D)`` of one image, each ``(B, width, H, W)`` float32."""
         f = self.encode(image)
         return f.structure, f.detail
 
-    def fuse_features(self, ir: Features, vis: Features, rule: FusionRule | None = None) -> Features:
-        """Combine two encodings (default rule: ``config.fusion``, the letter's sums).
+    def fuse_features(self, ir: Features, vis: Features, rule: FusionRule | str | None = None) -> Features:
+        """Combine two encodings (default rule: ``config.fusion``).
 
+        ``rule`` is a :class:`~normfuse.network.FusionRule` or a string: ``"max"``
+        (one combination for all terms) or ``"sum:max:sum"`` (STRUCTURE:DETAIL:SKIP).
         In bf16 the features are combined in bfloat16, as :meth:`fuse` combines
         them; the result is float32.
         """
-        rule = rule or self.config.fusion
+        rule = self.config.fusion if rule is None else rule
         if self.precision == "fp32":
             return fuse_features(ir, vis, rule)
         to_bf16 = lambda t: t.to(torch.bfloat16)  # noqa: E731
@@ -304,7 +310,7 @@ class NormFuser:
         resize: Literal["ir", "vis"] | None = None,
         thermal_range: ThermalRange = "dtype",
         percentiles: tuple[float, float] = (1.0, 99.0),
-        rule: FusionRule | None = None,
+        rule: FusionRule | str | None = None,
     ) -> np.ndarray | torch.Tensor:
         """Fuse an infrared and a visible image.
 
@@ -321,7 +327,8 @@ class NormFuser:
                 ``"minmax"`` or ``"percentile"`` (per-image stretch, useful for
                 16-bit radiometric data that fills a small part of its range).
             percentiles: the ``"percentile"`` policy's clip points.
-            rule: override ``config.fusion`` (see :class:`~normfuse.network.FusionRule`).
+            rule: override ``config.fusion``: a :class:`~normfuse.network.FusionRule`,
+                ``"max"`` or ``"sum:max:sum"`` (STRUCTURE:DETAIL:SKIP).
 
         Returns:
             The fused image in the visible input's form: numpy in -> numpy out
@@ -330,22 +337,19 @@ class NormFuser:
             colour result with the visible chroma (YCbCr, BT.601 full range).
 
         Raises:
-            TypeError, ValueError: unsupported input (the message names it).
+            TypeError, ValueError: unsupported input (the message names it), or
+                images under 8 x 8 pixels (:data:`normfuse.inputs.MIN_SIZE`).
             normfuse.io.ImageReadError: a path cannot be read.
+
+        Warns:
+            normfuse.inputs.NarrowRangeWarning: a uint16 input uses under 1/8 of
+                its range (12-bit data): pass ``thermal_range="percentile"``.
         """
+        rule = None if rule is None else FusionRule.parse(rule)
         p_ir = prepare(ir, "ir", thermal_range, percentiles)
         p_vis = prepare(vis, "vis")
         match_sizes(p_ir, p_vis, resize)
-        return restore(self._fuse_prepared(p_ir, p_vis, rule), p_vis)
-
-    def _fuse_prepared(self, ir: Prepared, vis: Prepared, rule: FusionRule | None) -> torch.Tensor:
-        a, b = ir.luma, vis.luma
-        h, w = vis.size
-        if h < 2 or w < 2:  # reflect padding needs two pixels; pad by replication and crop back
-            pad = (0, max(0, 2 - w), 0, max(0, 2 - h))
-            a = torch.nn.functional.pad(a, pad, mode="replicate")
-            b = torch.nn.functional.pad(b, pad, mode="replicate")
-            return self._fuse_luma(a, b, rule)[..., :h, :w]
-        return self._fuse_luma(a, b, rule)
+        check_min_size(p_vis, "ir and vis images" if resize is None else f"{'vis' if resize == 'ir' else 'ir'} image")
+        return restore(self._fuse_luma(p_ir.luma, p_vis.luma, rule), p_vis)
 
     __call__ = fuse

@@ -23,6 +23,7 @@ Examples:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
@@ -32,11 +33,32 @@ import torch.nn.functional as F
 
 from .io import read_image
 
-__all__ = ["ImageInput", "ThermalRange", "Prepared", "prepare", "restore", "match_sizes"]
+__all__ = [
+    "ImageInput",
+    "ThermalRange",
+    "Prepared",
+    "MIN_SIZE",
+    "NarrowRangeWarning",
+    "prepare",
+    "restore",
+    "match_sizes",
+    "check_min_size",
+]
 
 ImageInput = Union[np.ndarray, torch.Tensor, str, os.PathLike]
 ThermalRange = Literal["dtype", "minmax", "percentile"]
 _NUMPY_DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)
+
+#: Smallest height and width :meth:`~normfuse.NormFuser.fuse` accepts.  Each fused
+#: pixel is computed from a 29 x 29 neighbourhood (receptive-field radius 14) and
+#: the model was trained on 128 x 128 crops; an image of a few pixels is nearly all
+#: reflection padding, and the network answers flat content with its own level
+#: (a flat IR 100 / visible 50 pair fuses to 25 at any size), not with a blend.
+MIN_SIZE = 8
+
+
+class NarrowRangeWarning(UserWarning):
+    """A 16-bit image uses under 1/8 of its range (e.g. 12-bit data in uint16): scaled by 65535 it nearly vanishes."""
 
 
 @dataclass
@@ -89,7 +111,23 @@ def _scale_thermal(x: torch.Tensor, policy: ThermalRange, percentiles: tuple[flo
     return ((x - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1)
 
 
-def _from_numpy(arr: np.ndarray, role: str) -> torch.Tensor:
+def _warn_if_narrow(arr: np.ndarray, role: str) -> None:
+    hi = int(arr.max())
+    if hi >= 65536 // 8:
+        return
+    if role == "ir":
+        hint = "pass thermal_range='percentile' (--thermal-range percentile) to stretch it"
+    else:
+        hint = "scale it to float in [0, 1] yourself (e.g. vis / 4095.0 for 12-bit data)"
+    warnings.warn(
+        f"{role} image is uint16 but its largest value is {hi} of 65535 (under 1/8 of the range, e.g. 12-bit data); "
+        f"divided by 65535 it is nearly black: {hint}",
+        NarrowRangeWarning,
+        stacklevel=5,
+    )
+
+
+def _from_numpy(arr: np.ndarray, role: str, warn_narrow: bool = True) -> torch.Tensor:
     """Array -> ``(1, C, H, W)`` float32 tensor in [0, 1] (dtype range)."""
     if arr.dtype.type not in _NUMPY_DTYPES:
         raise TypeError(
@@ -100,10 +138,12 @@ def _from_numpy(arr: np.ndarray, role: str) -> torch.Tensor:
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
         raise ValueError(f"{role} array must have shape (H, W) or (H, W, 3), got {tuple(arr.shape)}")
     arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+    if arr.dtype == np.uint16 and warn_narrow:
+        _warn_if_narrow(arr, role)
     if np.issubdtype(arr.dtype, np.integer):
         t = torch.from_numpy(arr.astype(np.float32) / np.iinfo(arr.dtype).max)
     else:  # check before the cast: float64 values beyond float32's range would turn into Inf
-        _check_float_values(bool(np.isfinite(arr).all()), lambda: (float(arr.min()), float(arr.max())), role)
+        _check_float_values(bool(np.isfinite(arr).all()), lambda: (arr.min(), arr.max()), role)
         t = torch.from_numpy(arr.astype(np.float32))
     return t.permute(2, 0, 1)[None] if t.ndim == 3 else t[None, None]
 
@@ -111,17 +151,36 @@ def _from_numpy(arr: np.ndarray, role: str) -> torch.Tensor:
 def _from_tensor(x: torch.Tensor, role: str) -> torch.Tensor:
     if not torch.is_floating_point(x):
         raise TypeError(f"{role} tensor must be floating point in [0, 1], got {_describe(x)}; use x.float() / 255")
-    if x.ndim == 2:
-        x = x[None, None]
-    elif x.ndim == 3:
-        x = x[None]
-    elif x.ndim != 4:
-        raise ValueError(f"{role} tensor must have shape (H, W), (C, H, W) or (B, C, H, W), got {tuple(x.shape)}")
-    if x.shape[1] not in (1, 3):
-        raise ValueError(f"{role} tensor must have 1 or 3 channels, got shape {tuple(x.shape)}")
+    given = tuple(x.shape)
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(f"{role} tensor must have shape (H, W), (C, H, W) or (B, C, H, W), got {given}")
+    if x.ndim > 2 and x.shape[-3] not in (1, 3):
+        hint = ""
+        if x.shape[-1] in (1, 3):  # channels last, as numpy and imageio give it
+            order = "2, 0, 1" if x.ndim == 3 else "0, 3, 1, 2"
+            hint = f"; it looks channels-last: pass x.permute({order})"
+        layout = "(C, H, W)" if x.ndim == 3 else "(B, C, H, W)"
+        dim = x.ndim - 3
+        raise ValueError(f"{role} tensor must have 1 or 3 channels at dim {dim} {layout}, got shape {given}{hint}")
+    x = x[None, None] if x.ndim == 2 else x[None] if x.ndim == 3 else x
     x = x.detach()
-    _check_float_values(bool(torch.isfinite(x).all()), lambda: (float(x.min()), float(x.max())), role)
+    finite = bool(torch.isfinite(x).all())
+    _check_float_values(finite, lambda: (_scalar(x.min()), _scalar(x.max())), role)
     return x.float()
+
+
+def _scalar(t: torch.Tensor) -> np.floating:
+    """A 0-d float tensor as a numpy scalar of its precision (bfloat16 as float32, which holds it exactly)."""
+    return (t.float() if t.dtype == torch.bfloat16 else t).cpu().numpy()[()]
+
+
+def _exact(v: np.floating) -> str:
+    """The shortest decimal of ``v`` that reads back as ``v`` in its own dtype (``1.0000001``, not ``1``)."""
+    for digits in range(4, 18):
+        s = f"{float(v):.{digits}g}"
+        if type(v)(s) == v:
+            return s
+    return repr(float(v))  # pragma: no cover
 
 
 def _check_float_values(finite: bool, lo_hi, role: str) -> None:
@@ -130,9 +189,12 @@ def _check_float_values(finite: bool, lo_hi, role: str) -> None:
         raise ValueError(f"{role} image contains NaN or Inf values")
     lo, hi = lo_hi()
     if lo < 0.0 or hi > 1.0:
+        hint = "divide 8-bit data by 255, or pass the integer array"
+        if lo > -0.01 and hi < 1.01:
+            hint = "if this is rounding error, clip it: np.clip(x, 0, 1) or x.clamp(0, 1)"
         raise ValueError(
-            f"{role} image is float with values in [{lo:.4g}, {hi:.4g}]; float images must lie in [0, 1] "
-            "(divide 8-bit data by 255, or pass the integer array)"
+            f"{role} image is float with values in [{_exact(lo)}, {_exact(hi)}]; float images must lie in [0, 1] "
+            f"({hint})"
         )
 
 
@@ -157,6 +219,11 @@ def prepare(
         TypeError: unsupported type or dtype.
         ValueError: wrong shape, empty, NaN/Inf, float values outside [0, 1], or a colour IR image.
         normfuse.io.ImageReadError: a path cannot be read.
+
+    Warns:
+        NarrowRangeWarning: a uint16 image whose largest value is under 8192
+            (1/8 of the range, e.g. 12-bit data), scaled by the dtype range
+            (for IR: ``thermal_range="dtype"``); it would come out nearly black.
     """
     if thermal_range not in ("dtype", "minmax", "percentile"):
         raise ValueError(f"thermal_range must be 'dtype', 'minmax' or 'percentile', got {thermal_range!r}")
@@ -166,7 +233,7 @@ def prepare(
         kind, dtype, ndim, device = "numpy", image.dtype, image.ndim, None
         if image.size == 0:
             raise ValueError(f"{role} image is empty ({_describe(image)})")
-        x = _from_numpy(image, role)
+        x = _from_numpy(image, role, warn_narrow=role == "vis" or thermal_range == "dtype")
     elif isinstance(image, torch.Tensor):
         kind, dtype, ndim, device = "tensor", image.dtype, image.ndim, image.device
         if image.numel() == 0:
@@ -218,6 +285,27 @@ def match_sizes(ir: Prepared, vis: Prepared, resize: Literal["ir", "vis"] | None
     src.luma = F.interpolate(src.luma, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
     if src.chroma is not None:
         src.chroma = F.interpolate(src.chroma, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def check_min_size(image: Prepared, name: str) -> None:
+    """Raise a ValueError when ``image`` is smaller than :data:`MIN_SIZE` in height or width.
+
+    ``name`` names the input in the message (``"ir and vis images"``, ``"image"``).
+
+    Examples:
+        >>> check_min_size(prepare(np.zeros((1, 1), np.uint8), "vis"), "ir and vis images")
+        Traceback (most recent call last):
+        ...
+        ValueError: ir and vis images are 1x1 (HxW); NormFuse needs at least 8x8 pixels: ...
+    """
+    h, w = image.size
+    if h < MIN_SIZE or w < MIN_SIZE:
+        raise ValueError(
+            f"{name} {'are' if ' and ' in name else 'is'} {h}x{w} (HxW); NormFuse needs at least "
+            f"{MIN_SIZE}x{MIN_SIZE} pixels: each fused pixel is computed from a 29 x 29 neighbourhood, so a smaller "
+            "image is mostly padding and its result means little; fuse a larger region, or pad the images yourself "
+            "(e.g. np.pad(x, ..., mode='edge'))"
+        )
 
 
 def restore(luma: torch.Tensor, like: Prepared) -> np.ndarray | torch.Tensor:

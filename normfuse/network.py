@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
@@ -66,6 +67,52 @@ class FusionRule:
             value = getattr(self, name)
             if value not in get_args(Combine):
                 raise ValueError(f"FusionRule.{name} must be {choices(Combine)}; got {value!r}")
+
+    @classmethod
+    def parse(cls, rule: FusionRule | str | Mapping[str, str] | None) -> FusionRule:
+        """A rule from its documented forms; ``None`` gives the letter's rule (all sums).
+
+        ``"max"`` uses one combination for all three terms; ``"sum:max:sum"`` gives
+        ``STRUCTURE:DETAIL:SKIP``; a dict gives the fields by name (as in ``config.json``).
+
+        Raises:
+            TypeError: ``rule`` is none of these forms (the message says what to pass).
+            ValueError: a string with two or four parts, or an unknown combination.
+
+        Examples:
+            >>> FusionRule.parse("sum:max:sum")
+            FusionRule(structure='sum', detail='max', skip='sum')
+            >>> FusionRule.parse("max") == FusionRule("max", "max", "max")
+            True
+            >>> str(FusionRule.parse({"detail": "max"}))
+            'sum:max:sum'
+        """
+        if rule is None:
+            return cls()
+        if isinstance(rule, cls):
+            return rule
+        if isinstance(rule, str):
+            parts = [x.strip() for x in rule.split(":")]
+            if len(parts) == 1:
+                parts *= 3
+            if len(parts) != 3:
+                raise ValueError(
+                    f"a fusion rule string is one combination ('sum') or STRUCTURE:DETAIL:SKIP ('sum:max:sum'), "
+                    f"got {rule!r}"
+                )
+            return cls(*parts)
+        if isinstance(rule, Mapping):
+            unknown = sorted(set(rule) - {"structure", "detail", "skip"})
+            if unknown:
+                raise ValueError(f"unknown FusionRule fields {unknown}; use structure, detail and skip")
+            return cls(**rule)
+        raise TypeError(
+            "rule must be a FusionRule, a string such as 'sum' or 'sum:max:sum' (STRUCTURE:DETAIL:SKIP, each "
+            f"sum, mean, max, ir or vis), a dict of those fields, or None; got {type(rule).__name__}"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.structure}:{self.detail}:{self.skip}"
 
 
 @dataclass(frozen=True)
@@ -161,6 +208,17 @@ class Features:
     detail: torch.Tensor
     skips: tuple[torch.Tensor, torch.Tensor]
 
+    def __repr__(self) -> str:
+        def desc(t: torch.Tensor) -> str:
+            return f"({', '.join(map(str, t.shape))})"
+
+        t = self.structure
+        return (
+            f"Features(structure={desc(t)}, detail={desc(self.detail)}, "
+            f"skips=({desc(self.skips[0])}, {desc(self.skips[1])}), dtype={str(t.dtype).replace('torch.', '')}, "
+            f"device={str(t.device)!r})"
+        )
+
     def map(self, fn) -> Features:
         """Return new features with ``fn`` applied to every tensor."""
         return Features(fn(self.structure), fn(self.detail), (fn(self.skips[0]), fn(self.skips[1])))
@@ -182,13 +240,17 @@ def _combine(rule: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return b
 
 
-def fuse_features(ir: Features, vis: Features, rule: FusionRule | None = None) -> Features:
+def fuse_features(ir: Features, vis: Features, rule: FusionRule | str | Mapping[str, str] | None = None) -> Features:
     """Combine two encodings into one with ``rule`` (default: the letter's sums).
 
+    ``rule`` is a :class:`FusionRule` or one of its string forms, ``"max"`` or
+    ``"sum:max:sum"`` (see :meth:`FusionRule.parse`).
+
     Raises:
+        TypeError: ``rule`` is not a rule or rule string.
         ValueError: if the two encodings' shapes differ.
     """
-    rule = FusionRule() if rule is None else rule
+    rule = FusionRule.parse(rule)
     if ir.shape != vis.shape:
         raise ValueError(f"cannot fuse features of shapes {tuple(ir.shape)} (ir) and {tuple(vis.shape)} (vis)")
     return Features(
@@ -285,9 +347,10 @@ class NormFuseNet(nn.Module):
         """Reconstruct ``x`` (autoencoder pass used in training)."""
         return self.decoder(self.encoder(x))
 
-    def fuse(self, ir: torch.Tensor, vis: torch.Tensor, rule: FusionRule | None = None) -> torch.Tensor:
-        """Encode both images, combine with ``rule`` (default ``config.fusion``) and decode."""
-        fused = fuse_features(self.encode(ir), self.encode(vis), rule or self.config.fusion)
+    def fuse(self, ir: torch.Tensor, vis: torch.Tensor, rule: FusionRule | str | None = None) -> torch.Tensor:
+        """Encode both images, combine with ``rule`` (default ``config.fusion``; a string as in
+        :meth:`FusionRule.parse`) and decode."""
+        fused = fuse_features(self.encode(ir), self.encode(vis), self.config.fusion if rule is None else rule)
         return self.decode(fused, self.config.fusion_norm_stats)
 
 

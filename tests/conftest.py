@@ -1,4 +1,8 @@
-"""Shared fixtures: the real data sets (``$NORMFUSE_DATA``, default ``../shared/data``)."""
+"""Shared fixtures: the real data sets (``$NORMFUSE_DATA``, default ``../shared/data`` next to this checkout).
+
+The default belongs to the tests and benchmarks of this repository, not to the
+package: :func:`normfuse.samples.data_root` has no default folder.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from normfuse.samples import DATA_ENV, data_root
+from normfuse.samples import DATA_ENV
+
+#: The checkout this test suite belongs to (not the current directory).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def repo_data_root() -> Path:
+    """``$NORMFUSE_DATA``, else ``../shared/data`` relative to the project root (whatever the current directory)."""
+    env = os.environ.get(DATA_ENV)
+    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """Root holding ``tno/`` and ``roadscene/``; fails in CI and skips elsewhere when it is missing."""
-    root = data_root().resolve()
+    root = repo_data_root().resolve()
     if not (root / "tno" / "ir").is_dir() or not (root / "roadscene" / "ir").is_dir():
         msg = f"real data not found at {str(root)!r}; set {DATA_ENV} to the folder holding tno/ and roadscene/"
         if os.environ.get("CI"):

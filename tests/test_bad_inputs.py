@@ -67,9 +67,13 @@ def test_array_with_wrong_dims_or_channels_is_rejected(small, grey, shape, role)
     [
         ((12,), r"must have shape \(H, W\), \(C, H, W\) or \(B, C, H, W\), got \(12,\)"),
         ((1, 1, 1, 10, 12), r"must have shape .* got \(1, 1, 1, 10, 12\)"),
-        ((2, 10, 12), r"must have 1 or 3 channels, got shape \(1, 2, 10, 12\)"),
-        ((1, 4, 10, 12), r"must have 1 or 3 channels, got shape \(1, 4, 10, 12\)"),
-        ((10, 12, 3), r"must have 1 or 3 channels, got shape \(1, 10, 12, 3\)"),  # channels-last is not accepted
+        ((2, 10, 12), r"must have 1 or 3 channels at dim 0 \(C, H, W\), got shape \(2, 10, 12\)$"),
+        ((1, 4, 10, 12), r"must have 1 or 3 channels at dim 1 \(B, C, H, W\), got shape \(1, 4, 10, 12\)$"),
+        # channels-last is not accepted: the message quotes the shape given and says how to permute it
+        ((10, 12, 3), r"must have 1 or 3 channels at dim 0 \(C, H, W\), got shape \(10, 12, 3\); "
+                      r"it looks channels-last: pass x\.permute\(2, 0, 1\)"),
+        ((2, 10, 12, 3), r"must have 1 or 3 channels at dim 1 \(B, C, H, W\), got shape \(2, 10, 12, 3\); "
+                         r".* x\.permute\(0, 3, 1, 2\)"),
     ],
 )
 @pytest.mark.parametrize("role", ["ir", "vis"])
@@ -128,8 +132,21 @@ def test_empty_image_is_rejected(small, grey, empty, role):
         small.fuse(*args)
 
 
-@pytest.mark.parametrize("h, w", [(1, 1), (1, 12), (10, 1), (2, 2), (1, 2)])
-def test_tiny_images_work_and_keep_their_shape(small, grey, h, w):
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 12), (10, 1), (2, 2), (7, 12), (10, 7)])
+def test_images_below_the_minimum_size_are_rejected(small, grey, h, w):
+    """Below MIN_SIZE (8) a fused image is mostly padding: a clear ValueError instead of a meaningless result."""
+    assert normfuse.inputs.MIN_SIZE == 8
+    ir, vis = grey[:h, :w], grey[-h:, -w:]
+    msg = rf"ir and vis images are {h}x{w} \(HxW\); NormFuse needs at least 8x8 pixels"
+    for args in [(ir, vis), (ir, _colour(vis)), (torch.from_numpy(ir / 255.0).float()[None],) * 2]:
+        with pytest.raises(ValueError, match=msg):
+            small.fuse(*args)
+    with pytest.raises(ValueError, match=rf"image is {h}x{w} \(HxW\); NormFuse needs at least 8x8"):
+        small.encode(vis)
+
+
+@pytest.mark.parametrize("h, w", [(8, 8), (8, 12), (10, 8)])
+def test_smallest_images_work_and_keep_their_shape(small, grey, h, w):
     ir, vis = grey[:h, :w], grey[-h:, -w:]
     out = small.fuse(ir, vis)
     assert out.shape == (h, w) and out.dtype == np.uint8
@@ -141,14 +158,6 @@ def test_tiny_images_work_and_keep_their_shape(small, grey, h, w):
         out = small.fuse(x, x)
         assert out.shape == shape and out.dtype == torch.float32
         assert bool(torch.isfinite(out).all()) and float(out.min()) >= 0 and float(out.max()) <= 1
-
-
-def test_tiny_image_matches_its_replicated_padding(small):
-    """1xN images are fused as their edge-replicated 2xN version, cropped back (one row of the same result)."""
-    row = np.linspace(0, 1, 9, dtype=np.float32)[None]
-    out = small.fuse(row, row[:, ::-1].copy())
-    two = small.fuse(np.repeat(row, 2, 0), np.repeat(row[:, ::-1], 2, 0))
-    np.testing.assert_allclose(out[0], two[0], atol=1e-6)
 
 
 # ---------------------------------------------------------------- values
@@ -188,9 +197,9 @@ def test_float_outside_unit_range_is_rejected(small, values, shown, kind):
 
 
 def test_float_edges_and_subnormals_are_accepted(small):
-    img = np.array([[0.0, 1.0], [5e-324, np.nextafter(1.0, 0.0)]])
+    img = np.tile(np.array([[0.0, 1.0], [5e-324, np.nextafter(1.0, 0.0)]]), (4, 4))
     out = small.fuse(img, img[::-1])
-    assert out.dtype == np.float64 and out.shape == (2, 2) and np.isfinite(out).all()
+    assert out.dtype == np.float64 and out.shape == (8, 8) and np.isfinite(out).all()
 
 
 @pytest.mark.parametrize("dtype", [bool, np.complex64, np.complex128, np.int64, np.int32, np.int16, np.int8, np.uint32,
@@ -235,14 +244,16 @@ def test_mismatched_sizes_name_both_sizes(small, grey):
 
 
 def test_resize_ir_or_vis_fuses_at_the_chosen_size(small, grey):
-    big, little = grey, grey[:6, :9]
-    assert small.fuse(big, little, resize="ir").shape == (6, 9)
+    big, little = grey, grey[:8, :9]
+    assert small.fuse(big, little, resize="ir").shape == (8, 9)
     assert small.fuse(little, big, resize="ir").shape == (10, 12)
     assert small.fuse(big, little, resize="vis").shape == (10, 12)
     assert small.fuse(big, _colour(little), resize="vis").shape == (10, 12, 3)
-    assert small.fuse(big[:1, :1], little, resize="ir").shape == (6, 9)  # a single pixel stretches
-    t = small.fuse(torch.rand(2, 1, 6, 9), torch.rand(2, 3, 10, 12), resize="vis")
-    assert t.shape == (2, 3, 6, 9)
+    assert small.fuse(big[:1, :1], little, resize="ir").shape == (8, 9)  # a single pixel stretches
+    with pytest.raises(ValueError, match=r"vis image is 1x1 \(HxW\); NormFuse needs at least 8x8"):
+        small.fuse(big, little[:1, :1], resize="ir")  # the size fused at is the visible one's
+    t = small.fuse(torch.rand(2, 1, 8, 9), torch.rand(2, 3, 10, 12), resize="vis")
+    assert t.shape == (2, 3, 8, 9)
     # equal sizes: resize changes nothing
     np.testing.assert_array_equal(small.fuse(big, big, resize="ir"), small.fuse(big, big))
 

@@ -190,7 +190,7 @@ def test_globs_match_by_stem_and_single_pairs(data_dir, tmp_path, capsys):
     assert sorted(p.name for p in (src / "vis").iterdir()) == ["03.png", "17.png"]
     assert main(["fuse", str(src / "ir"), str(src / "vis"), *FAST]) == 2  # folders need -o
     assert main(["fuse", str(ir), str(src / "vis"), "-o", str(tmp_path / "x"), *FAST]) == 2  # file + folder
-    assert main(["fuse", str(ir), str(vis), "-o", str(tmp_path / "x.bmp"), *FAST]) == 2  # unknown format
+    assert main(["fuse", str(ir), str(vis), "-o", str(tmp_path / "x.gif"), *FAST]) == 2  # unknown format
     assert "must end in" in capsys.readouterr().err
 
 

@@ -25,6 +25,7 @@ from hypothesis.extra import numpy as hnp
 
 import normfuse
 from normfuse import FusionRule, NormFuseConfig, NormFuser
+from normfuse.inputs import MIN_SIZE
 
 _PACKAGE = Path(normfuse.__file__).resolve().parent
 
@@ -54,7 +55,7 @@ def _values(rng: np.random.Generator, pattern: str, shape, top: float) -> np.nda
 @st.composite
 def valid_pairs(draw):
     """(ir, vis, kwargs) valid for ``fuse``: every accepted type, dtype, layout and value pattern."""
-    h, w = draw(st.integers(1, 40)), draw(st.integers(1, 40))
+    h, w = draw(st.integers(MIN_SIZE, 40)), draw(st.integers(MIN_SIZE, 40))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     patterns = st.sampled_from(["uniform", "constant", "extremes", "narrow"])
     kwargs = {"thermal_range": draw(st.sampled_from(["dtype", "minmax", "percentile"]))}

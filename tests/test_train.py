@@ -234,12 +234,13 @@ def test_no_training_data_says_what_to_pass(tmp_path):
         train(TrainConfig(out=str(tmp_path / "r"), progress=False))
 
 
-def test_bf16_training_warns_on_a_cpu_without_native_bfloat16(small_data, tmp_path):
-    from normfuse.devices import cpu_supports_bf16
+def test_bf16_training_warns_on_a_cpu_without_native_bfloat16(small_data, tmp_path, monkeypatch):
+    from normfuse import devices
 
-    if cpu_supports_bf16():
+    if devices.cpu_supports_bf16():
         pytest.skip("this CPU has native bfloat16")
-    with pytest.warns(RuntimeWarning, match="emulated"):
+    monkeypatch.setattr(devices, "_warned_emulated_bf16", False)  # once per process: earlier tests may have warned
+    with pytest.warns(devices.EmulatedBF16Warning, match="--bf16"):
         train(_cfg(small_data, tmp_path / "r", epochs=1, bf16=True, max_steps=1))
 
 

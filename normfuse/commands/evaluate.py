@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
                         "or NAME=fused:FOLDER")
     p.add_argument("--datasets", nargs="+", default=["tno", "roadscene", "llvip"], choices=["tno", "roadscene", "llvip"],
                    help="test sets (default: all three)")
-    p.add_argument("--data", help="folder holding tno/ and roadscene/ (default: $NORMFUSE_DATA or ../shared/data)")
+    p.add_argument("--data", help="data-set mode: folder holding tno/, roadscene/ and llvip/ (default: $NORMFUSE_DATA)")
     p.add_argument("--out", default="evaluation", help="data-set mode output folder (default: evaluation)")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])

@@ -1,4 +1,7 @@
-"""``normfuse explain IR VIS -o maps.png``: draw the feature maps and PEAN internals of one pair."""
+"""``normfuse explain IR VIS -o maps.png``: draw the feature maps and PEAN internals of one pair.
+
+Needs matplotlib (``pip install 'normfuse[plot]'``); without it the command stops with exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +20,22 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from ._common import check_model_arg, missing_plot_extra
+
+    if (args.ir is None) != (args.vis is None):
+        raise ValueError("give both IR and VIS, or neither to use the bundled sample pair")
+    missing = missing_plot_extra()
+    if missing:
+        print(f"normfuse explain: error: {missing}", file=sys.stderr)
+        return 2
+    check_model_arg(args.model)
+
     from ..explain import feature_figure
     from ..fuser import NormFuser
     from ..samples import sample_pair_paths
 
-    if (args.ir is None) != (args.vis is None):
-        raise ValueError("give both IR and VIS, or neither to use the bundled sample pair")
     ir, vis = (args.ir, args.vis) if args.ir is not None else sample_pair_paths()
     fuser = NormFuser.from_pretrained(args.model, device=args.device, precision="fp32")
     print(f"wrote {feature_figure(fuser, ir, vis, args.output, args.channel)}")

@@ -16,6 +16,13 @@ without a partner are reported by name and the run goes on.
 
 Exit code: 0 when every pair was fused or skipped, 1 when any pair failed or a
 file had no partner, 2 on a usage error (nothing is written), 130 when interrupted.
+
+Many processes, one or several machines: the same command under torchrun, e.g.::
+
+    torchrun --nproc_per_node 4 -m normfuse fuse ir/ vis/ -o out/
+
+Each process fuses every N-th pair (disjoint shares), on GPU LOCAL_RANK when
+--device auto finds CUDA; the last line counts all processes.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import os
 import sys
 from pathlib import Path
 
-FORMATS = ("png", "jpg", "tif", "tiff")
+FORMATS = ("png", "jpg", "tif", "tiff", "bmp")
 
 
 def add_parser(sub) -> None:
@@ -45,8 +52,9 @@ def add_parser(sub) -> None:
     g.add_argument("--model", default=None, help="model folder or Hugging Face repo id (default: the bundled weights)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                   help="fp32 (exact), bf16 (faster on CPUs with native bfloat16) or auto (default: bf16 on such CPUs "
-                        "for models marked bf16_tolerant, as the bundled one is; else fp32)")
+                   help="fp32 (exact), bf16 (faster only on GPUs and CPUs with native bfloat16, AVX512-BF16 or AMX; "
+                        "emulated and several times slower elsewhere, with a warning) or auto (default: bf16 where it "
+                        "is native, for models marked bf16_tolerant as the bundled one is; else fp32)")
     g.add_argument("--resize", choices=("ir", "vis"), default=None,
                    help="when sizes differ, resize the IR image to the visible size (ir) or the other way (vis); "
                         "default: such pairs fail")
@@ -80,21 +88,26 @@ def _report(msg: str) -> None:
         print(msg, flush=True)
 
 
-def _load(args: argparse.Namespace):
-    from ..fuser import NormFuser
+def _load(args: argparse.Namespace, ranks):
+    import torch
 
+    from ..fuser import NormFuser
+    from ._common import check_model_arg
+
+    check_model_arg(args.model)
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be at least 1, got {args.threads}")
-        import torch
-
         torch.set_num_threads(args.threads)
+    device = args.device
+    if ranks.many and device == "auto" and torch.cuda.is_available():  # one GPU per process under torchrun
+        device = f"cuda:{ranks.local_rank % torch.cuda.device_count()}"
     extra = {}
     if args.tile_size is not None:
         extra["tile_size"] = args.tile_size
     if args.max_pixels is not None:
         extra["max_pixels"] = args.max_pixels
-    return NormFuser.from_pretrained(args.model, device=args.device, precision=args.precision, **extra)
+    return NormFuser.from_pretrained(args.model, device=device, precision=args.precision, **extra)
 
 
 def _single_output(args: argparse.Namespace, ir: Path) -> tuple[Path, str]:
@@ -106,7 +119,7 @@ def _single_output(args: argparse.Namespace, ir: Path) -> tuple[Path, str]:
 
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"cannot write {str(out)!r}: the output name must end in .png, .jpg, .tif or .tiff")
+        raise ValueError(f"cannot write {str(out)!r}: the output name must end in .png, .jpg, .tif, .tiff or .bmp")
     if args.format and OUTPUT_FORMATS[args.format] != OUTPUT_FORMATS[fmt]:
         raise ValueError(f"--format {args.format} does not match the output name {str(out)!r}")
     return out, fmt
@@ -114,6 +127,7 @@ def _single_output(args: argparse.Namespace, ir: Path) -> tuple[Path, str]:
 
 def _video(args: argparse.Namespace, ir: str, vis: str) -> int:
     from ..batch import VideoSupportMissing, check_video_support, fuse_video
+    from ..ranks import Ranks
 
     try:
         check_video_support()
@@ -134,7 +148,7 @@ def _video(args: argparse.Namespace, ir: str, vis: str) -> int:
     if out.exists() and not args.overwrite:  # checked again by fuse_video; here to skip loading the model
         n = None
     else:
-        n = fuse_video(_load(args), ir, vis, out, resize=args.resize, thermal_range=args.thermal_range,
+        n = fuse_video(_load(args, Ranks()), ir, vis, out, resize=args.resize, thermal_range=args.thermal_range,
                        overwrite=args.overwrite, progress=not args.quiet)
     if n is None:
         print(f"skipped {out} (exists; pass --overwrite to replace it)")
@@ -146,17 +160,21 @@ def _video(args: argparse.Namespace, ir: str, vis: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import Pair, fuse_pairs, is_video, match_pairs, plan_outputs
+    from ..batch import Matching, Pair, fuse_pairs, is_video, match_pairs, plan_outputs
+    from ..ranks import Ranks
     from ..samples import sample_pair_paths
 
     if (args.ir is None) != (args.vis is None):
         raise ValueError("give both IR and VIS, or neither to fuse the bundled sample pair")
     if args.workers < 0:
         raise ValueError(f"--workers must be 0 or more, got {args.workers}")
+    ranks = Ranks.from_env()
     ir, vis = (args.ir, args.vis) if args.ir is not None else tuple(str(p) for p in sample_pair_paths())
     if is_video(ir) or is_video(vis):
         if not (is_video(ir) and is_video(vis)):
             raise ValueError(f"{ir!r} and {vis!r}: give two videos, two images, two folders or two globs")
+        if ranks.rank > 0:  # one video is one job: the first process does it
+            return 0
         return _video(args, ir, vis)
 
     pairs = match_pairs(ir, vis)
@@ -171,17 +189,17 @@ def run(args: argparse.Namespace) -> int:
         out_dir, fmt = Path(args.output), args.format or "png"
         if out_dir.is_file():
             raise ValueError(f"the output {str(out_dir)!r} is a file; folders and globs need an output folder")
-    fuser = None
-    if not args.dry_run:
-        plan_outputs(pairs, out_dir, fmt)  # refuse bad outputs before spending time on loading the model
-        fuser = _load(args)
+    plan_outputs(pairs, out_dir, fmt)  # refuse bad outputs (on every rank) before spending time on the model
+    # under torchrun: this process's share of the pairs; unmatched files are reported once, by the first
+    mine = Matching(ranks.share(pairs), pairs.unmatched if ranks.rank == 0 else ())
+    fuser = _load(args, ranks) if not args.dry_run and mine else None
     summary = fuse_pairs(
-        fuser, pairs, out_dir, fmt=fmt, bit_depth=args.bit_depth, resize=args.resize,
+        fuser, mine, out_dir, fmt=fmt, bit_depth=args.bit_depth, resize=args.resize,
         thermal_range=args.thermal_range, overwrite=args.overwrite, dry_run=args.dry_run, workers=args.workers,
-        progress=not args.quiet and not single, report=_report,
+        progress=not args.quiet and not single and ranks.rank == 0, report=_report,
     )
-    if single and not args.dry_run:
-        pair = pairs[0]
+    if single and not args.dry_run and mine:
+        pair = mine[0]
         if summary.fused:
             print(f"wrote {pair.output}")
         elif summary.skipped:
@@ -190,7 +208,21 @@ def run(args: argparse.Namespace) -> int:
         names = [name for name, _ in summary.failed]
         shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
         _err(f"failed or unmatched: {shown}")
-    rate = len(summary.fused) / summary.seconds if summary.seconds > 0 and not summary.dry_run else None
-    extra = f" in {summary.seconds:.1f} s ({rate:.2f} pairs/s)" if rate else ""
-    print(f"{summary.line()}{extra}", flush=True)
-    return summary.exit_code
+    counts = [len(summary.fused), len(summary.skipped), len(summary.failed)]
+    seconds = summary.seconds
+    if ranks.many:  # each process says what it did; the first one prints the total of all
+        print(f"rank {ranks.rank} of {ranks.world}: {summary.line()}", flush=True)
+        counts = [int(c) for c in ranks.all_reduce(counts)]
+        seconds = ranks.all_reduce([seconds], op="max")[0]
+        if ranks.rank > 0:
+            return 0 if counts[2] == 0 else 1
+    if summary.dry_run:
+        line = "dry run: would fuse {}, skip {}, fail {} (nothing written)".format(*counts)
+    else:
+        line = "fused {}, skipped {}, failed {}".format(*counts)
+        if seconds > 0 and counts[0]:
+            line += f" in {seconds:.1f} s ({counts[0] / seconds:.2f} pairs/s)"
+    if ranks.many:
+        line += f" by {ranks.world} processes"
+    print(line, flush=True)
+    return 0 if counts[2] == 0 else 1

@@ -1,4 +1,4 @@
-"""A small real IR/visible pair shipped with the package, and the location of the real data sets.
+"""A small real IR/visible pair shipped with the package, and where the caller keeps the real data sets.
 
 ``tno17_ir.png`` / ``tno17_vis.png`` are pair 17 of the TNO test set used by
 this project (a man with an umbrella by a bus shelter, 620 x 450, 8-bit grey),
@@ -30,11 +30,31 @@ def sample_pair_paths() -> tuple[Path, Path]:
     return _HERE / "tno17_ir.png", _HERE / "tno17_vis.png"
 
 
-def data_root() -> Path:
-    """Folder of the real data sets: ``$NORMFUSE_DATA``, else ``../shared/data`` from the project root.
+def data_root(path: str | os.PathLike | None = None) -> Path:
+    """The folder holding the real data sets (``tno/``, ``roadscene/``): ``path``, else ``$NORMFUSE_DATA``.
 
-    The project root is taken as the current working directory (where tests,
-    benchmarks and the CLI are run from).
+    There is no other default: the package does not guess a folder from the
+    current directory.  ``normfuse evaluate --data DIR`` passes ``path``.
+
+    Raises:
+        FileNotFoundError: neither ``path`` nor ``$NORMFUSE_DATA`` is given, or the
+            folder does not exist (the message says to pass ``--data DIR`` or set
+            ``NORMFUSE_DATA``).
+
+    Examples:
+        >>> data_root(_HERE) == _HERE
+        True
+        >>> data_root("/no/such/folder")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: data folder '/no/such/folder' does not exist: pass --data DIR (or set NORMFUSE_DATA)
     """
-    env = os.environ.get(DATA_ENV)
-    return Path(env) if env else Path.cwd() / ".." / "shared" / "data"
+    how = f"pass --data DIR (or set {DATA_ENV})"
+    if path is None:
+        path = os.environ.get(DATA_ENV) or None
+        if path is None:
+            raise FileNotFoundError(f"no data folder given: {how}")
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {str(root)!r} does not exist: {how}")
+    return root

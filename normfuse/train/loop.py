@@ -17,14 +17,13 @@ import dataclasses
 import logging
 import math
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
-from ..devices import cpu_supports_bf16
+from ..devices import warn_if_bf16_emulated
 from ..layers import Norm2d
 from ..network import NormFuseConfig, NormFuseNet
 from ..weights import load_model_folder, resolve_pretrained, save_model_folder
@@ -98,15 +97,6 @@ def _load_weights(net: NormFuseNet, state: dict[str, Any], run: RunFolder) -> No
             f"the checkpoint in {str(run.path)!r} does not fit the model of these settings (model {net.config.to_dict()}): "
             f"{first}. Resume with the run's own settings: normfuse train --out {run.path} --resume"
         ) from None
-
-
-def _warn_emulated_bf16(cfg: TrainConfig, device: torch.device) -> None:
-    if cfg.bf16 and device.type == "cpu" and not cpu_supports_bf16():
-        warnings.warn(
-            "bf16 training on a CPU without native bfloat16 (no avx512_bf16 / amx_bf16): bfloat16 is emulated "
-            "and several times slower than float32; leave bf16 off on this machine",
-            RuntimeWarning, stacklevel=3,
-        )
 
 
 class _Trainer:
@@ -234,7 +224,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         ValueError: settings that do not fit together or do not fit the checkpoint.
     """
     dist = setup_distributed(cfg.device)
-    _warn_emulated_bf16(cfg, dist.device)
+    if cfg.bf16:
+        warn_if_bf16_emulated(dist.device, what="bf16 training (--bf16)")
     torch.manual_seed(cfg.seed)
     run = RunFolder(Path(cfg.out))
     net, teacher = build_model(cfg)
