@@ -4,7 +4,7 @@
 
 A short run for illustration: 3 epochs of the letter's loss, then 2 of the
 fusion stage.  The default model's full recipe is ``normfuse train --data DIR
---out OUT`` (120 + 30 epochs; see weights/README.md).
+--out OUT`` (120 + 7 epochs; see weights/README.md).
 """
 
 import sys

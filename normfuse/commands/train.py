@@ -1,7 +1,7 @@
 """normfuse train: train a NormFuse model on folders of paired IR/visible images.
 
 With no other flag than --data and --out it trains the default model's recipe
-(120 epochs of the NormFuse letter's loss, then 30 epochs of the fusion stage;
+(120 epochs of the NormFuse letter's loss, then 7 epochs of the fusion stage;
 see weights/README.md). --fusion-epochs 0 gives the letter's recipe alone.
 --out RUN --resume continues RUN with the settings in RUN/train_config.json;
 flags given with it change those settings (for example --epochs to train longer).

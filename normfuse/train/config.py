@@ -25,7 +25,7 @@ The defaults are the recipe of the default model (``normfuse-default``, see
 Examples:
     >>> cfg = TrainConfig(data=["pairs/"], out="runs/x")
     >>> cfg.model["width"], cfg.epochs, cfg.fusion_epochs
-    (16, 120, 30)
+    (16, 120, 7)
     >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
     True
 """
@@ -88,7 +88,7 @@ class FusionLossWeights:
     ssim: float = 1.0
     gradient_gain: float = 1.5
     base_sigma: float = 10.0
-    ir_priority: float = 0.0
+    ir_priority: float = 0.5
     ssim_window: int = 11
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ class TrainConfig:
     lr: float = _setting("stage 1 learning rate", 1e-3)
     lr_step_epochs: int = _setting("stage 1: divide the learning rate every this many epochs", 40)
     lr_gamma: float = _setting("stage 1: by this factor", 0.1)
-    fusion_epochs: int = _setting("epochs of the fusion stage (stage 2; 0: the letter's recipe alone)", 30)
+    fusion_epochs: int = _setting("epochs of the fusion stage (stage 2; 0: the letter's recipe alone)", 7)
     fusion_lr: float = _setting("stage 2 learning rate (constant)", 3e-4)
     fusion_batch_size: int = _setting("stage 2 crops per batch", 8)
     crop_size: int = _setting("side of the square training crops", 128)
