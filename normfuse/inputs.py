@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ __all__ = [
     "check_min_size",
 ]
 
-ImageInput = Union[np.ndarray, torch.Tensor, str, os.PathLike]
+ImageInput = np.ndarray | torch.Tensor | str | os.PathLike
 ThermalRange = Literal["dtype", "minmax", "percentile"]
 _NUMPY_DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)
 
@@ -169,7 +169,7 @@ def _from_tensor(x: torch.Tensor, role: str) -> torch.Tensor:
     return x.float()
 
 
-def _scalar(t: torch.Tensor) -> np.floating:
+def _scalar(t: torch.Tensor) -> Any:
     """A 0-d float tensor as a numpy scalar of its precision (bfloat16 as float32, which holds it exactly)."""
     return (t.float() if t.dtype == torch.bfloat16 else t).cpu().numpy()[()]
 
@@ -230,6 +230,7 @@ def prepare(
     if isinstance(image, (str, os.PathLike)):
         image = read_image(image)
     if isinstance(image, np.ndarray):
+        dtype: Any
         kind, dtype, ndim, device = "numpy", image.dtype, image.ndim, None
         if image.size == 0:
             raise ValueError(f"{role} image is empty ({_describe(image)})")

@@ -1,20 +1,55 @@
-"""Reading images and converting between dtypes and colour spaces.
+"""Reading and writing images, and converting between dtypes and colour spaces.
 
 Colour conversion is YCbCr with BT.601 full-range coefficients (the JPEG
 convention): ``Y = 0.299 R + 0.587 G + 0.114 B``.
+
+Images are written atomically (:func:`atomic_write_image`): encoded in memory,
+written to a hidden temporary file ``.<name>.normfuse-<pid>-<random>.part`` in
+the output folder and renamed into place, so that an interrupted run leaves no
+half-written file; :func:`remove_stale_temporaries` deletes the temporary files
+of runs that were killed.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import struct
+import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageReadError", "read_image", "to_unit_float", "to_gray", "LUMA_WEIGHTS"]
+__all__ = [
+    "ImageReadError",
+    "read_image",
+    "to_unit_float",
+    "to_gray",
+    "luminance",
+    "LUMA_WEIGHTS",
+    "IMAGE_SUFFIXES",
+    "WRITE_SUFFIXES",
+    "encode_image",
+    "atomic_write_image",
+    "temporary_path",
+    "move_into_place",
+    "remove_stale_temporaries",
+]
 
 #: BT.601 luminance weights of R, G, B.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+#: File suffixes (lower case) taken as images when a folder is listed, everywhere in normfuse.
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pnm"}
+)
+
+#: File suffixes (lower case) :func:`encode_image` writes.
+WRITE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+
+_TMP_TAG = ".normfuse-"  # temporary files: ".<output name>.normfuse-<pid>-<random>.part"
+_TMP_END = ".part"
 
 PathLike = str | os.PathLike
 
@@ -78,9 +113,214 @@ def to_unit_float(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float32)
 
 
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luminance ``0.299 R + 0.587 G + 0.114 B`` of a float ``(..., 3)`` array, in its own dtype.
+
+    The one grey conversion of normfuse: :func:`to_gray` and the metrics'
+    :func:`~normfuse.metrics.images.to_gray8` use it (the network's
+    input uses kornia's YCbCr, whose Y has the same weights).
+
+    Examples:
+        >>> luminance(np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
+        array([0.299, 1.   ])
+    """
+    if rgb.ndim < 1 or rgb.shape[-1] != 3 or not np.issubdtype(rgb.dtype, np.floating):
+        raise ValueError(f"expected a float (..., 3) array, got {rgb.dtype} {rgb.shape}")
+    return (rgb @ np.asarray(LUMA_WEIGHTS, dtype=rgb.dtype)).astype(rgb.dtype, copy=False)
+
+
 def to_gray(img: np.ndarray) -> np.ndarray:
-    """``(H, W)`` or ``(H, W, 3)`` -> ``(H, W)`` float32 in [0, 1] (BT.601 luminance for colour)."""
+    """``(H, W)`` or ``(H, W, 3)`` -> ``(H, W)`` float32 in [0, 1] (BT.601 luminance for colour).
+
+    Examples:
+        >>> to_gray(np.array([[[255, 255, 255], [0, 0, 0]]], np.uint8))
+        array([[1., 0.]], dtype=float32)
+    """
     f = to_unit_float(img)
-    if f.ndim == 3:
-        f = (f[..., :3] @ np.asarray(LUMA_WEIGHTS, dtype=np.float32)).astype(np.float32)
-    return f
+    return luminance(f[..., :3]) if f.ndim == 3 else f
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def _encode_png16(image: np.ndarray) -> bytes:
+    """Encode a uint16 grey or RGB array as PNG, filter type 0 on every row (Pillow cannot write 16-bit RGB PNG)."""
+    h, w = image.shape[:2]
+    colour_type = 2 if image.ndim == 3 else 0
+    rows = np.ascontiguousarray(image, dtype=">u2").reshape(h, -1).view(np.uint8)
+    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+
+
+def encode_image(image: np.ndarray, suffix: str) -> bytes:
+    """Encode ``(H, W)`` or ``(H, W, 3)`` uint8/uint16 as ``.png``, ``.tif``, ``.jpg`` (quality 95) or ``.bmp``.
+
+    JPEG and BMP hold 8-bit images only. Any byte order and strides are accepted.
+
+    Raises:
+        ValueError: an unsupported suffix, dtype or shape, or 16 bits for JPEG/BMP.
+
+    Examples:
+        >>> encode_image(np.zeros((2, 3), np.uint8), ".png")[:4]
+        b'\\x89PNG'
+    """
+    import imageio.v3 as iio
+
+    suffix = suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        raise ValueError(f"cannot write {suffix!r} images; use .png, .jpg, .tif, .tiff or .bmp")
+    image = np.asarray(image)
+    image = image.astype(image.dtype.newbyteorder("="), copy=False)  # any byte order, as the fuser accepts
+    if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
+        raise ValueError(f"expected a (H, W) or (H, W, 3) uint8/uint16 image, got {image.dtype} {image.shape}")
+    if suffix in (".jpg", ".jpeg", ".bmp") and image.dtype != np.uint8:
+        kind = "BMP" if suffix == ".bmp" else "JPEG"
+        raise ValueError(f"{kind} holds 8-bit images only; write PNG or TIFF for 16 bits")
+    if suffix in (".jpg", ".jpeg"):
+        return iio.imwrite("<bytes>", image, extension=".jpg", quality=95)
+    if suffix == ".png" and image.dtype == np.uint16 and image.ndim == 3:
+        return _encode_png16(image)
+    return iio.imwrite("<bytes>", image, extension=suffix)
+
+
+def temporary_path(path: PathLike) -> Path:
+    """A fresh hidden temporary name next to ``path``: ``.<name>.normfuse-<pid>-<random>.part``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}{_TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}{_TMP_END}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def move_into_place(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Rename a finished temporary file to ``path`` atomically (the caller removes ``tmp`` if it is still there).
+
+    With ``overwrite`` this is ``os.replace``; without, a hard link that fails if
+    ``path`` appeared meanwhile (an existence check on file systems without hard links).
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
+    """
+    exists = f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it"
+    if overwrite:
+        os.replace(tmp, path)
+    else:
+        try:
+            os.link(tmp, path)  # atomic, and never replaces a file that appeared meanwhile
+        except FileExistsError:
+            raise FileExistsError(exists) from None
+        except OSError:  # no hard links on this file system (some network and FAT ones)
+            if path.exists():
+                raise FileExistsError(exists) from None
+            os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def atomic_write_image(path: PathLike, image: np.ndarray, overwrite: bool = False) -> Path:
+    """Write an image so that ``path`` is either absent/unchanged or the complete new file.
+
+    The image is encoded in memory (format from the suffix of ``path``: see
+    :func:`encode_image`), written and fsynced to a hidden temporary file
+    (:func:`temporary_path`) in the same folder, then moved into place with
+    :func:`move_into_place`. The folder is created if needed.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
+        ValueError: unsupported suffix or array.
+        OSError: the file cannot be written (the temporary file is removed).
+
+    Examples:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> atomic_write_image(d / "a.png", np.zeros((4, 4), np.uint8)).name
+        'a.png'
+        >>> atomic_write_image(d / "a.png", np.ones((4, 4), np.uint8))
+        Traceback (most recent call last):
+        ...
+        FileExistsError: ...a.png' exists; pass overwrite=True (--overwrite) to replace it
+        >>> sorted(f.name for f in d.iterdir())          # no temporary file left behind
+        ['a.png']
+    """
+    path = Path(path)
+    data = encode_image(image, path.suffix)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        move_into_place(tmp, path, overwrite)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would terminate the process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _stale_target(name: str) -> str | None:
+    """The output name a temporary file ``name`` belongs to, if its process is gone; else ``None``."""
+    if not (name.startswith(".") and name.endswith(_TMP_END) and _TMP_TAG in name):
+        return None
+    target, _, rest = name[1:-len(_TMP_END)].rpartition(_TMP_TAG)
+    pid = rest.split("-", 1)[0]
+    if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        return target
+    return None
+
+
+def remove_stale_temporaries(outputs: Iterable[Path]) -> int:
+    """Delete temporary files of these outputs left by runs that were killed (their process is gone).
+
+    Returns:
+        How many files were removed.
+    """
+    wanted: dict[Path, set[str]] = {}
+    for out in outputs:
+        wanted.setdefault(out.parent, set()).add(out.name)
+    removed = 0
+    for folder, names in wanted.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for e in entries:
+            if _stale_target(e.name) in names:
+                try:
+                    os.unlink(e.path)
+                    removed += 1
+                except OSError:
+                    pass
+    return removed

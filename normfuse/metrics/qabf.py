@@ -32,9 +32,9 @@ Examples:
 
 from __future__ import annotations
 
-import numpy as np
 from typing import Literal
 
+import numpy as np
 from scipy.ndimage import convolve
 
 from .registry import register
