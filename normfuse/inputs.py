@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .io import read_image
+from .io import check_unit_range, read_image
 
 __all__ = [
     "ImageInput",
@@ -143,7 +143,7 @@ def _from_numpy(arr: np.ndarray, role: str, warn_narrow: bool = True) -> torch.T
     if np.issubdtype(arr.dtype, np.integer):
         t = torch.from_numpy(arr.astype(np.float32) / np.iinfo(arr.dtype).max)
     else:  # check before the cast: float64 values beyond float32's range would turn into Inf
-        _check_float_values(bool(np.isfinite(arr).all()), lambda: (arr.min(), arr.max()), role)
+        check_unit_range(bool(np.isfinite(arr).all()), lambda: (arr.min(), arr.max()), f"{role} image")
         t = torch.from_numpy(arr.astype(np.float32))
     return t.permute(2, 0, 1)[None] if t.ndim == 3 else t[None, None]
 
@@ -165,37 +165,13 @@ def _from_tensor(x: torch.Tensor, role: str) -> torch.Tensor:
     x = x[None, None] if x.ndim == 2 else x[None] if x.ndim == 3 else x
     x = x.detach()
     finite = bool(torch.isfinite(x).all())
-    _check_float_values(finite, lambda: (_scalar(x.min()), _scalar(x.max())), role)
+    check_unit_range(finite, lambda: (_scalar(x.min()), _scalar(x.max())), f"{role} image")
     return x.float()
 
 
 def _scalar(t: torch.Tensor) -> Any:
     """A 0-d float tensor as a numpy scalar of its precision (bfloat16 as float32, which holds it exactly)."""
     return (t.float() if t.dtype == torch.bfloat16 else t).cpu().numpy()[()]
-
-
-def _exact(v: np.floating) -> str:
-    """The shortest decimal of ``v`` that reads back as ``v`` in its own dtype (``1.0000001``, not ``1``)."""
-    for digits in range(4, 18):
-        s = f"{float(v):.{digits}g}"
-        if type(v)(s) == v:
-            return s
-    return repr(float(v))  # pragma: no cover
-
-
-def _check_float_values(finite: bool, lo_hi, role: str) -> None:
-    """Raise ValueError for NaN/Inf or values outside [0, 1]; ``lo_hi()`` returns the (min, max) of finite data."""
-    if not finite:
-        raise ValueError(f"{role} image contains NaN or Inf values")
-    lo, hi = lo_hi()
-    if lo < 0.0 or hi > 1.0:
-        hint = "divide 8-bit data by 255, or pass the integer array"
-        if lo > -0.01 and hi < 1.01:
-            hint = "if this is rounding error, clip it: np.clip(x, 0, 1) or x.clamp(0, 1)"
-        raise ValueError(
-            f"{role} image is float with values in [{_exact(lo)}, {_exact(hi)}]; float images must lie in [0, 1] "
-            f"({hint})"
-        )
 
 
 def prepare(

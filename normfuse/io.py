@@ -16,8 +16,9 @@ import os
 import secrets
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ __all__ = [
     "to_gray",
     "luminance",
     "LUMA_WEIGHTS",
+    "check_unit_range",
     "IMAGE_SUFFIXES",
     "WRITE_SUFFIXES",
     "encode_image",
@@ -127,6 +129,49 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim < 1 or rgb.shape[-1] != 3 or not np.issubdtype(rgb.dtype, np.floating):
         raise ValueError(f"expected a float (..., 3) array, got {rgb.dtype} {rgb.shape}")
     return (rgb @ np.asarray(LUMA_WEIGHTS, dtype=rgb.dtype)).astype(rgb.dtype, copy=False)
+
+
+def _exact(v: Any) -> str:
+    """The shortest decimal of a numpy float ``v`` that reads back as ``v`` in its own dtype (``1.0000001``)."""
+    for digits in range(4, 18):
+        s = f"{float(v):.{digits}g}"
+        if type(v)(s) == v:
+            return s
+    return repr(float(v))  # pragma: no cover
+
+
+def check_unit_range(
+    finite: bool, lo_hi: Callable[[], tuple[Any, Any]], what: str, tolerance: float = 0.0
+) -> None:
+    """The one check of float images: finite, and within ``[0, 1]`` (widened by ``tolerance`` on both sides).
+
+    Fusing allows no tolerance; the metrics allow ``1e-6`` and clip (a fused
+    image saved as float may carry rounding error). ``lo_hi()`` returns the
+    (min, max) of the data as numpy scalars of its precision; it is only called
+    for finite data. ``what`` names the image in the message (``"ir image"``).
+
+    Raises:
+        ValueError: NaN or Inf values, or values outside the range; the message
+            gives the exact minimum and maximum and a hint.
+
+    Examples:
+        >>> x = np.array([0.0, 1.5])
+        >>> check_unit_range(True, lambda: (x.min(), x.max()), "vis image")
+        Traceback (most recent call last):
+        ...
+        ValueError: vis image is float with values in [0, 1.5]; float images must lie in [0, 1] (...)
+    """
+    if not finite:
+        raise ValueError(f"{what} contains NaN or Inf values")
+    lo, hi = lo_hi()
+    if lo < -tolerance or hi > 1.0 + tolerance:
+        hint = "divide 8-bit data by 255, or pass the integer array"
+        if lo > -0.01 and hi < 1.01:
+            hint = "if this is rounding error, clip it: np.clip(x, 0, 1) or x.clamp(0, 1)"
+        raise ValueError(
+            f"{what} is float with values in [{_exact(lo)}, {_exact(hi)}]; float images must lie in [0, 1] "
+            f"({hint})"
+        )
 
 
 def to_gray(img: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from ..io import LUMA_WEIGHTS, luminance, read_image
+from ..io import LUMA_WEIGHTS, check_unit_range, luminance, read_image
 
 if TYPE_CHECKING:
     import torch
@@ -94,16 +94,9 @@ def _to_255_scale(arr: np.ndarray) -> np.ndarray:
             )
         return arr.astype(np.float64)
     if np.issubdtype(arr.dtype, np.floating):
+        if arr.size:
+            check_unit_range(bool(np.isfinite(arr).all()), lambda: (arr.min(), arr.max()), "image", _FLOAT_TOLERANCE)
         f = arr.astype(np.float64)
-        if f.size:
-            if not np.isfinite(f).all():
-                raise ValueError("float images must be finite; found NaN or infinity")
-            lo, hi = float(f.min()), float(f.max())
-            if lo < -_FLOAT_TOLERANCE or hi > 1 + _FLOAT_TOLERANCE:
-                raise ValueError(
-                    f"float images must lie in [0, 1]; got values {lo:g}..{hi:g} "
-                    "(divide 0-255 data by 255, or clip the fused output to [0, 1])"
-                )
         return np.clip(f, 0.0, 1.0) * 255.0
     raise TypeError(f"unsupported image dtype {arr.dtype}; expected uint8, uint16 or float in [0, 1]")
 
