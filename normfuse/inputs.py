@@ -25,13 +25,14 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .io import check_unit_range, read_image
+from .norm import choices
 
 __all__ = [
     "ImageInput",
@@ -47,6 +48,7 @@ __all__ = [
 
 ImageInput = np.ndarray | torch.Tensor | str | os.PathLike
 ThermalRange = Literal["dtype", "minmax", "percentile"]
+Resize = Literal["ir", "vis"]
 _NUMPY_DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)
 
 #: Smallest height and width :meth:`~normfuse.NormFuser.fuse` accepts.  Each fused
@@ -201,8 +203,8 @@ def prepare(
             (1/8 of the range, e.g. 12-bit data), scaled by the dtype range
             (for IR: ``thermal_range="dtype"``); it would come out nearly black.
     """
-    if thermal_range not in ("dtype", "minmax", "percentile"):
-        raise ValueError(f"thermal_range must be 'dtype', 'minmax' or 'percentile', got {thermal_range!r}")
+    if thermal_range not in get_args(ThermalRange):
+        raise ValueError(f"thermal_range must be {choices(ThermalRange)}, got {thermal_range!r}")
     if isinstance(image, (str, os.PathLike)):
         image = read_image(image)
     if isinstance(image, np.ndarray):
@@ -237,7 +239,7 @@ def prepare(
     return Prepared(x.contiguous(), chroma, kind, dtype, ndim, device, channels)
 
 
-def match_sizes(ir: Prepared, vis: Prepared, resize: Literal["ir", "vis"] | None = None) -> None:
+def match_sizes(ir: Prepared, vis: Prepared, resize: Resize | None = None) -> None:
     """Check that IR and visible agree in size and batch; resize one of them in place if asked.
 
     ``resize="ir"`` resizes the IR image to the visible image's size (bilinear,
@@ -246,8 +248,8 @@ def match_sizes(ir: Prepared, vis: Prepared, resize: Literal["ir", "vis"] | None
     Raises:
         ValueError: sizes differ and ``resize`` is ``None``, batch sizes differ, or ``resize`` is invalid.
     """
-    if resize not in (None, "ir", "vis"):
-        raise ValueError(f"resize must be None, 'ir' or 'vis', got {resize!r}")
+    if resize is not None and resize not in get_args(Resize):
+        raise ValueError(f"resize must be None, {choices(Resize)}, got {resize!r}")
     if ir.batch != vis.batch:
         raise ValueError(f"ir and vis batch sizes differ: {ir.batch} and {vis.batch}")
     if ir.size == vis.size:
