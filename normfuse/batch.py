@@ -3,7 +3,8 @@
 This is the library behind ``normfuse fuse``; it has no command-line parsing.
 It gathers, under one name, the parts that live in their own modules:
 :mod:`normfuse.pairing` (matching inputs, planning outputs),
-:mod:`normfuse.io` (encoding and atomic writes), :mod:`normfuse.runner`
+:mod:`normfuse.io` (encoding and writing), :mod:`normfuse.atomic` (atomic
+renames, stale temporary files), :mod:`normfuse.runner`
 (the pipelined run) and :mod:`normfuse.video`.
 
 The guarantees of :func:`fuse_pairs` (skip existing outputs, never overwrite

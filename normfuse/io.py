@@ -4,23 +4,22 @@ Colour conversion is YCbCr with BT.601 full-range coefficients (the JPEG
 convention): ``Y = 0.299 R + 0.587 G + 0.114 B``.
 
 Images are written atomically (:func:`atomic_write_image`): encoded in memory,
-written to a hidden temporary file ``.<name>.normfuse-<pid>-<random>.part`` in
-the output folder and renamed into place, so that an interrupted run leaves no
-half-written file; :func:`remove_stale_temporaries` deletes the temporary files
-of runs that were killed.
+written to a hidden temporary file in the output folder and renamed into place
+(:mod:`normfuse.atomic`), so that an interrupted run leaves no half-written file.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import struct
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .atomic import move_into_place, temporary_path
 
 __all__ = [
     "ImageReadError",
@@ -34,9 +33,6 @@ __all__ = [
     "WRITE_SUFFIXES",
     "encode_image",
     "atomic_write_image",
-    "temporary_path",
-    "move_into_place",
-    "remove_stale_temporaries",
 ]
 
 #: BT.601 luminance weights of R, G, B.
@@ -50,8 +46,6 @@ IMAGE_SUFFIXES = frozenset(
 #: File suffixes (lower case) :func:`encode_image` writes.
 WRITE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
-_TMP_TAG = ".normfuse-"  # temporary files: ".<output name>.normfuse-<pid>-<random>.part"
-_TMP_END = ".part"
 
 PathLike = str | os.PathLike
 
@@ -231,58 +225,13 @@ def encode_image(image: np.ndarray, suffix: str) -> bytes:
     return iio.imwrite("<bytes>", image, extension=suffix)
 
 
-def temporary_path(path: PathLike) -> Path:
-    """A fresh hidden temporary name next to ``path``: ``.<name>.normfuse-<pid>-<random>.part``."""
-    path = Path(path)
-    return path.with_name(f".{path.name}{_TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}{_TMP_END}")
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name == "nt":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def move_into_place(tmp: Path, path: Path, overwrite: bool) -> None:
-    """Rename a finished temporary file to ``path`` atomically (the caller removes ``tmp`` if it is still there).
-
-    With ``overwrite`` this is ``os.replace``; without, a hard link that fails if
-    ``path`` appeared meanwhile (an existence check on file systems without hard links).
-
-    Raises:
-        FileExistsError: ``path`` exists and ``overwrite`` is false.
-    """
-    exists = f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it"
-    if overwrite:
-        os.replace(tmp, path)
-    else:
-        try:
-            os.link(tmp, path)  # atomic, and never replaces a file that appeared meanwhile
-        except FileExistsError:
-            raise FileExistsError(exists) from None
-        except OSError:  # no hard links on this file system (some network and FAT ones)
-            if path.exists():
-                raise FileExistsError(exists) from None
-            os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 def atomic_write_image(path: PathLike, image: np.ndarray, overwrite: bool = False) -> Path:
     """Write an image so that ``path`` is either absent/unchanged or the complete new file.
 
     The image is encoded in memory (format from the suffix of ``path``: see
     :func:`encode_image`), written and fsynced to a hidden temporary file
-    (:func:`temporary_path`) in the same folder, then moved into place with
-    :func:`move_into_place`. The folder is created if needed.
+    (:func:`~normfuse.atomic.temporary_path`) in the same folder, then moved into place with
+    :func:`~normfuse.atomic.move_into_place`. The folder is created if needed.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is false.
@@ -321,51 +270,3 @@ def atomic_write_image(path: PathLike, image: np.ndarray, overwrite: bool = Fals
         if tmp.exists():
             tmp.unlink()
     return path
-
-
-def _pid_alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill would terminate the process on Windows
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def _stale_target(name: str) -> str | None:
-    """The output name a temporary file ``name`` belongs to, if its process is gone; else ``None``."""
-    if not (name.startswith(".") and name.endswith(_TMP_END) and _TMP_TAG in name):
-        return None
-    target, _, rest = name[1:-len(_TMP_END)].rpartition(_TMP_TAG)
-    pid = rest.split("-", 1)[0]
-    if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-        return target
-    return None
-
-
-def remove_stale_temporaries(outputs: Iterable[Path]) -> int:
-    """Delete temporary files of these outputs left by runs that were killed (their process is gone).
-
-    Returns:
-        How many files were removed.
-    """
-    wanted: dict[Path, set[str]] = {}
-    for out in outputs:
-        wanted.setdefault(out.parent, set()).add(out.name)
-    removed = 0
-    for folder, names in wanted.items():
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for e in entries:
-            if _stale_target(e.name) in names:
-                try:
-                    os.unlink(e.path)
-                    removed += 1
-                except OSError:
-                    pass
-    return removed

@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .io import atomic_write_image, read_image, remove_stale_temporaries
+from .atomic import remove_stale_temporaries
+from .io import atomic_write_image, read_image
 from .pairing import Pair, PathLike, plan_outputs
 
 __all__ = ["Summary", "Pipeline", "counts_line", "fuse_arrays", "fuse_pairs", "to_bit_depth", "describe_failure"]

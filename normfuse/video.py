@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .io import ImageReadError, move_into_place, temporary_path
+from .atomic import move_into_place, temporary_path
+from .io import ImageReadError
 from .pairing import PathLike, same_file
 from .runner import describe_failure, fuse_call, to_bit_depth
 
