@@ -108,7 +108,7 @@ def matmul_peak(threads: int, native_bf16: bool) -> dict[str, float]:
     dtypes = [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if native_bf16 else [])
     for name, dtype in dtypes:
         x, y = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-        ms = _median_ms(lambda: x @ y, 5)
+        ms = _median_ms(lambda x=x, y=y: x @ y, 5)
         out[name] = 2 * n**3 / (ms / 1000) / 1e9
     return out
 

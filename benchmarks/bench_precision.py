@@ -36,7 +36,7 @@ def main() -> None:
     fusers = {p: NormFuser.from_pretrained(args.model, device="cpu", precision=p) for p in ("fp32", "bf16")}
     worst, over1, names = 0, [], ["EN", "SD", "SF", "VIF", "MI", "MG", "Qabf", "SSIM"]
     scores: dict[str, list[dict[str, float]]] = {"fp32": [], "bf16": []}
-    for stem, ir_path, vis_path in pairs:
+    for _stem, ir_path, vis_path in pairs:
         ir, vis = read_image(ir_path), read_image(vis_path)
         out = {p: f.fuse(ir, vis) for p, f in fusers.items()}
         diff = np.abs(out["fp32"].astype(int) - out["bf16"].astype(int))

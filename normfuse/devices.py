@@ -10,11 +10,11 @@ Examples:
 from __future__ import annotations
 
 import warnings
-from typing import Literal, Union, get_args
+from typing import Literal, get_args
 
 import torch
 
-from .layers import choices
+from .norm import choices
 
 __all__ = [
     "DeviceLike",
@@ -26,7 +26,7 @@ __all__ = [
     "warn_if_bf16_emulated",
 ]
 
-DeviceLike = Union[str, torch.device, None]
+DeviceLike = str | torch.device | None
 Precision = Literal["fp32", "bf16", "auto"]
 
 
@@ -64,7 +64,7 @@ def cpu_supports_bf16() -> bool:
         return bool(getattr(mkldnn, "is_available", lambda: False)()) and bool(
             torch.ops.mkldnn._is_mkldnn_bf16_supported()
         )
-    except Exception:  # pragma: no cover - very old or exotic builds
+    except Exception:  # noqa: BLE001  # pragma: no cover - very old or exotic builds: no native bf16
         return False
 
 
@@ -81,7 +81,10 @@ def _first_outside_package() -> int:
     import sys
 
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    level, frame = 1, sys._getframe(2)  # the frame calling the function that asks
+    from types import FrameType
+
+    level = 1
+    frame: FrameType | None = sys._getframe(2)  # the frame calling the function that asks
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level
@@ -90,9 +93,8 @@ def _first_outside_package() -> int:
 def warn_if_bf16_emulated(device: torch.device, what: str = "bf16 precision") -> bool:
     """Warn (once per process) when bfloat16 on ``device`` is emulated; return True when it is.
 
-    On a CPU without AVX512-BF16 or AMX, oneDNN emulates bfloat16: fusing a
-    640 x 480 pair takes 4-6 s instead of 0.55 s in fp32 on an AVX2 machine,
-    and bf16 training is about 5x slower than fp32.  Nothing is said for CUDA
+    On a CPU without AVX512-BF16 or AMX, oneDNN emulates bfloat16, several
+    times slower than fp32 (figures in ``docs/performance.md`` of the project).  Nothing is said for CUDA
     devices or CPUs with native bfloat16.  ``what`` names the setting in the
     message (``"--bf16"`` for training).
 
@@ -107,7 +109,7 @@ def warn_if_bf16_emulated(device: torch.device, what: str = "bf16 precision") ->
         _warned_emulated_bf16 = True
         try:
             has = torch.backends.cpu.get_cpu_capability()
-        except Exception:  # pragma: no cover - older torch
+        except Exception:  # noqa: BLE001  # pragma: no cover - older torch
             has = "unknown"
         warnings.warn(
             f"{what} asked for on a CPU without native bfloat16: it lacks AVX512-BF16 (avx512_bf16) and AMX "

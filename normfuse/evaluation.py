@@ -15,19 +15,18 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
 from .baselines import BASELINES
-from .batch import atomic_write_image
+from .devices import Precision
 from .fuser import NormFuser
-from .io import read_image, to_gray
+from .io import atomic_write_image, read_image, to_gray
 from .models import DEFAULT_MODEL
+from .pairing import match_pairs, split_pairs
 from .samples import DATA_ENV, data_root
 
 __all__ = ["LETTER_TABLE", "DIDFUSE_STANDARD", "LLVIP_REFERENCE", "DATASETS", "REPORT_METRICS", "ROBUSTNESS",
@@ -69,7 +68,7 @@ def reference_rows(dataset: str) -> dict[str, dict[str, float]]:
         return dict(LLVIP_REFERENCE)
     return {"letter: NormFuse": LETTER_TABLE[dataset], "DIDFuse (released images)": DIDFUSE_STANDARD[dataset]}
 
-Method = Union[NormFuser, Callable[[np.ndarray, np.ndarray], np.ndarray]]
+Method = NormFuser | Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def dataset_pairs(name: str, root: str | os.PathLike | None = None) -> list[tuple[str, Path, Path]]:
@@ -82,6 +81,7 @@ def dataset_pairs(name: str, root: str | os.PathLike | None = None) -> list[tupl
     Raises:
         FileNotFoundError: no folder given, or it lacks the data set's files
             (the message says to pass ``--data DIR`` or set ``NORMFUSE_DATA``).
+        ValueError: an unknown data set, or a TNO image without its partner.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; use one of {DATASETS}")
@@ -94,11 +94,12 @@ def dataset_pairs(name: str, root: str | os.PathLike | None = None) -> list[tupl
             f"{str(base)!r} holds no {name} data set (missing {', '.join(missing)}): "
             f"pass --data DIR (or set {DATA_ENV}) naming the folder that holds {', '.join(DATASETS)}"
         )
-    if name == "tno":
-        names = sorted(p.name for p in (folder / "ir").iterdir() if not p.name.startswith("."))
-    else:
-        names = json.loads((folder / "split.json").read_text())["test"]
-    return [(Path(n).stem, folder / "ir" / n, folder / "vis" / n) for n in names]
+    if name != "tno":
+        return [(p.name, p.ir, p.vis) for p in split_pairs(folder, folder / "split.json", "test")]
+    matching = match_pairs(folder / "ir", folder / "vis")
+    if matching.unmatched:
+        raise ValueError(f"the {name} data set in {str(folder)!r} has unpaired files: {matching.unmatched[0]}")
+    return [(p.name, p.ir, p.vis) for p in matching]
 
 
 def fuse_to_folder(method: Method, pairs, out_dir: str | os.PathLike, progress: bool = True) -> Path:
@@ -112,7 +113,7 @@ def fuse_to_folder(method: Method, pairs, out_dir: str | os.PathLike, progress: 
         it = tqdm(pairs, desc=f"fusing into {out}", leave=False)
     for stem, ir, vis in it:
         if isinstance(method, NormFuser):
-            fused = method.fuse(read_image(ir), read_image(vis))
+            fused = np.asarray(method.fuse(read_image(ir), read_image(vis)))
         else:
             fused = method(to_gray(read_image(ir)), to_gray(read_image(vis)))
             fused = np.rint(np.clip(fused, 0, 1) * 255).astype(np.uint8)
@@ -215,7 +216,7 @@ def run_evaluation(
     return means
 
 
-def resolve_method(spec: str, device: str = "auto", precision: str = "auto") -> tuple[str, Method | Path]:
+def resolve_method(spec: str, device: str = "auto", precision: Precision = "auto") -> tuple[str, Method | Path]:
     """``(name, method)`` of a method spec.
 
     ``"bundled"`` (the default model, named after it), a shipped model name

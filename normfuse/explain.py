@@ -23,6 +23,7 @@ import torch
 
 from .fuser import NormFuser
 from .inputs import ImageInput, match_sizes, prepare
+from .layers import PEANResBlock
 from .network import fuse_features
 
 __all__ = ["pean_maps", "feature_figure"]
@@ -43,7 +44,10 @@ def pean_maps(fuser: NormFuser, ir: ImageInput, vis: ImageInput, channel: int | 
     p_ir, p_vis = prepare(ir, "ir"), prepare(vis, "vis")
     match_sizes(p_ir, p_vis)
     net, cfg = fuser.net, fuser.config
-    pean = net.decoder.block1.pean1
+    block = net.decoder.block1
+    if not isinstance(block, PEANResBlock):  # pragma: no cover - variant "normfuse" builds PEAN blocks
+        raise ValueError("pean_maps needs a decoder with PEAN blocks")
+    pean = block.pean1
     seen: dict[str, torch.Tensor] = {}
 
     def hook(module, args, output):
@@ -90,7 +94,7 @@ def feature_figure(
     except ImportError as exc:  # pragma: no cover
         raise ImportError("feature_figure needs matplotlib: pip install 'normfuse[plot]'") from exc
     maps = pean_maps(fuser, ir, vis, channel)
-    layout = [["IR", "VIS", "fused", None], ["S_I", "S_V", "D_I", "D_V"], ["BN(h)", "gamma", "beta", "gamma*BN(h)"]]
+    layout: list[list[str | None]] = [["IR", "VIS", "fused", None], ["S_I", "S_V", "D_I", "D_V"], ["BN(h)", "gamma", "beta", "gamma*BN(h)"]]
     h, w = maps["IR"].shape
     fig, axes = plt.subplots(3, 4, figsize=(16, 12 * h / w + 1))
     for r, row in enumerate(layout):

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
-    from .layers import Norm2d
+    from .norm import Norm2d
 
 __all__ = ["FoldedConv2d", "FoldedResBlock", "FoldedModulation", "FoldedPEANResBlock", "inplace_activation"]
 
@@ -54,6 +54,14 @@ def inplace_activation(module: nn.Module | None) -> Activation | None:
     return module
 
 
+def _required_activation(module: nn.Module) -> Activation:
+    """:func:`inplace_activation` of a block's activation, which every block has."""
+    act = inplace_activation(module)
+    if act is None:  # pragma: no cover - inplace_activation returns None only for None
+        raise ValueError("a folded block needs an activation module")
+    return act
+
+
 def _only_running(norm_stats: str) -> None:
     if norm_stats != "running":
         raise ValueError(f"a folded layer uses its running statistics only, got norm_stats={norm_stats!r}")
@@ -68,6 +76,9 @@ class FoldedConv2d(nn.Module):
     Shapes:
         ``(B, C_in, H, W)`` -> ``(B, C_out, H, W)`` of the weights' dtype.
     """
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, padding_mode: str,
                  activation: nn.Module | None = None):
@@ -131,7 +142,7 @@ class FoldedResBlock(nn.Module):
                  act1: nn.Module, act2: nn.Module):
         super().__init__()
         self.conv1, self.conv2, self.shortcut = conv1, conv2, shortcut
-        self.act1, self.act2 = inplace_activation(act1), inplace_activation(act2)
+        self.act1, self.act2 = _required_activation(act1), _required_activation(act2)
 
     def forward(self, x: torch.Tensor, norm_stats: str = "running") -> torch.Tensor:
         _only_running(norm_stats)
@@ -176,7 +187,7 @@ class FoldedPEANResBlock(nn.Module):
                  shortcut: FoldedConv2d | None, act1: nn.Module, act2: nn.Module):
         super().__init__()
         self.conv1, self.pean1, self.conv2, self.pean2, self.shortcut = conv1, pean1, conv2, pean2, shortcut
-        self.act1, self.act2 = inplace_activation(act1), inplace_activation(act2)
+        self.act1, self.act2 = _required_activation(act1), _required_activation(act2)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, norm_stats: str = "running") -> torch.Tensor:
         _only_running(norm_stats)

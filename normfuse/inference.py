@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import nn
@@ -57,8 +58,9 @@ def _folded_copy(module: nn.Module, dtype_of: Callable[[str], torch.dtype], name
     that only holds others becomes a new module of its class (same attributes,
     no weights copied) holding their folded copies; anything else is copied.
     """
-    if callable(getattr(module, "fused", None)):
-        return module.fused(dtype_of(name))
+    fused = getattr(module, "fused", None)
+    if callable(fused):
+        return fused(dtype_of(name))
     if isinstance(module, nn.Conv2d):
         return FoldedConv2d.fold(module, dtype=dtype_of(name))
     if not module._modules or module._parameters or module._buffers:
@@ -123,7 +125,7 @@ class FusionPlan(nn.Module):
                 return torch.float32
             return dtype
 
-        self.net = _folded_copy(net, dtype_of)
+        self.net = cast(NormFuseNet, _folded_copy(net, dtype_of))  # a NormFuseNet holding folded layers
         missing = set(BF16_FLOAT32_LAYERS) - found
         if missing:
             raise RuntimeError(f"BF16_FLOAT32_LAYERS names layers the network does not have: {sorted(missing)}")

@@ -25,13 +25,14 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .io import read_image
+from .io import check_unit_range, read_image
+from .norm import choices
 
 __all__ = [
     "ImageInput",
@@ -45,8 +46,9 @@ __all__ = [
     "check_min_size",
 ]
 
-ImageInput = Union[np.ndarray, torch.Tensor, str, os.PathLike]
+ImageInput = np.ndarray | torch.Tensor | str | os.PathLike
 ThermalRange = Literal["dtype", "minmax", "percentile"]
+Resize = Literal["ir", "vis"]
 _NUMPY_DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)
 
 #: Smallest height and width :meth:`~normfuse.NormFuser.fuse` accepts.  Each fused
@@ -143,7 +145,7 @@ def _from_numpy(arr: np.ndarray, role: str, warn_narrow: bool = True) -> torch.T
     if np.issubdtype(arr.dtype, np.integer):
         t = torch.from_numpy(arr.astype(np.float32) / np.iinfo(arr.dtype).max)
     else:  # check before the cast: float64 values beyond float32's range would turn into Inf
-        _check_float_values(bool(np.isfinite(arr).all()), lambda: (arr.min(), arr.max()), role)
+        check_unit_range(bool(np.isfinite(arr).all()), lambda: (arr.min(), arr.max()), f"{role} image")
         t = torch.from_numpy(arr.astype(np.float32))
     return t.permute(2, 0, 1)[None] if t.ndim == 3 else t[None, None]
 
@@ -165,37 +167,13 @@ def _from_tensor(x: torch.Tensor, role: str) -> torch.Tensor:
     x = x[None, None] if x.ndim == 2 else x[None] if x.ndim == 3 else x
     x = x.detach()
     finite = bool(torch.isfinite(x).all())
-    _check_float_values(finite, lambda: (_scalar(x.min()), _scalar(x.max())), role)
+    check_unit_range(finite, lambda: (_scalar(x.min()), _scalar(x.max())), f"{role} image")
     return x.float()
 
 
-def _scalar(t: torch.Tensor) -> np.floating:
+def _scalar(t: torch.Tensor) -> Any:
     """A 0-d float tensor as a numpy scalar of its precision (bfloat16 as float32, which holds it exactly)."""
     return (t.float() if t.dtype == torch.bfloat16 else t).cpu().numpy()[()]
-
-
-def _exact(v: np.floating) -> str:
-    """The shortest decimal of ``v`` that reads back as ``v`` in its own dtype (``1.0000001``, not ``1``)."""
-    for digits in range(4, 18):
-        s = f"{float(v):.{digits}g}"
-        if type(v)(s) == v:
-            return s
-    return repr(float(v))  # pragma: no cover
-
-
-def _check_float_values(finite: bool, lo_hi, role: str) -> None:
-    """Raise ValueError for NaN/Inf or values outside [0, 1]; ``lo_hi()`` returns the (min, max) of finite data."""
-    if not finite:
-        raise ValueError(f"{role} image contains NaN or Inf values")
-    lo, hi = lo_hi()
-    if lo < 0.0 or hi > 1.0:
-        hint = "divide 8-bit data by 255, or pass the integer array"
-        if lo > -0.01 and hi < 1.01:
-            hint = "if this is rounding error, clip it: np.clip(x, 0, 1) or x.clamp(0, 1)"
-        raise ValueError(
-            f"{role} image is float with values in [{_exact(lo)}, {_exact(hi)}]; float images must lie in [0, 1] "
-            f"({hint})"
-        )
 
 
 def prepare(
@@ -225,11 +203,12 @@ def prepare(
             (1/8 of the range, e.g. 12-bit data), scaled by the dtype range
             (for IR: ``thermal_range="dtype"``); it would come out nearly black.
     """
-    if thermal_range not in ("dtype", "minmax", "percentile"):
-        raise ValueError(f"thermal_range must be 'dtype', 'minmax' or 'percentile', got {thermal_range!r}")
+    if thermal_range not in get_args(ThermalRange):
+        raise ValueError(f"thermal_range must be {choices(ThermalRange)}, got {thermal_range!r}")
     if isinstance(image, (str, os.PathLike)):
         image = read_image(image)
     if isinstance(image, np.ndarray):
+        dtype: Any
         kind, dtype, ndim, device = "numpy", image.dtype, image.ndim, None
         if image.size == 0:
             raise ValueError(f"{role} image is empty ({_describe(image)})")
@@ -260,7 +239,7 @@ def prepare(
     return Prepared(x.contiguous(), chroma, kind, dtype, ndim, device, channels)
 
 
-def match_sizes(ir: Prepared, vis: Prepared, resize: Literal["ir", "vis"] | None = None) -> None:
+def match_sizes(ir: Prepared, vis: Prepared, resize: Resize | None = None) -> None:
     """Check that IR and visible agree in size and batch; resize one of them in place if asked.
 
     ``resize="ir"`` resizes the IR image to the visible image's size (bilinear,
@@ -269,8 +248,8 @@ def match_sizes(ir: Prepared, vis: Prepared, resize: Literal["ir", "vis"] | None
     Raises:
         ValueError: sizes differ and ``resize`` is ``None``, batch sizes differ, or ``resize`` is invalid.
     """
-    if resize not in (None, "ir", "vis"):
-        raise ValueError(f"resize must be None, 'ir' or 'vis', got {resize!r}")
+    if resize is not None and resize not in get_args(Resize):
+        raise ValueError(f"resize must be None, {choices(Resize)}, got {resize!r}")
     if ir.batch != vis.batch:
         raise ValueError(f"ir and vis batch sizes differ: {ir.batch} and {vis.batch}")
     if ir.size == vis.size:

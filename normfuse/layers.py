@@ -22,14 +22,14 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from .folded import FoldedConv2d, FoldedModulation, FoldedPEANResBlock, FoldedResBlock
+from .norm import Norm2d, NormStats, NormType
 
 __all__ = [
     "NormType",
@@ -40,9 +40,6 @@ __all__ = [
     "Norm2d",
     "make_activation",
 ]
-
-NormType = Literal["batch", "instance", "none"]
-NormStats = Literal["running", "input"]
 
 _ACTIVATIONS = {
     "relu": lambda: nn.ReLU(inplace=False),
@@ -69,86 +66,13 @@ def make_activation(name: str) -> nn.Module:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}") from None
 
 
-class Norm2d(nn.Module):
-    """Per-channel normalisation ``(h - mu_c) / sigma_c``, optionally followed by a learned affine map.
-
-    ``norm="batch"`` keeps running statistics like :class:`torch.nn.BatchNorm2d`.
-    In eval mode it normally uses them (``norm_stats="running"``); calling it with
-    ``norm_stats="input"`` makes it normalise every sample
-    with the mean and variance of its own feature map instead, which is what a
-    decoder wants when it is fed features whose scale differs from training, such
-    as the sum of two encodings.  ``norm="instance"`` always uses the sample's own
-    statistics; ``norm="none"`` is the identity.
-
-    Args:
-        num_features: channels ``C``.
-        norm: ``"batch"``, ``"instance"`` or ``"none"``.
-        affine: add a learned per-channel scale and shift (as BatchNorm2d does).
-
-    Shapes:
-        input and output ``(B, C, H, W)``, any floating dtype.
-
-    Examples:
-        >>> import torch
-        >>> norm = Norm2d(4, "batch").eval()
-        >>> norm(torch.randn(1, 4, 5, 5)).shape
-        torch.Size([1, 4, 5, 5])
-    """
-
-    def __init__(self, num_features: int, norm: NormType = "batch", affine: bool = False, eps: float = 1e-5,
-                 momentum: float = 0.1):
-        super().__init__()
-        if norm not in get_args(NormType):
-            raise ValueError(f"norm must be {choices(NormType)}, got {norm!r}")
-        self.num_features = num_features
-        self.norm = norm
-        self.eps = eps
-        self.momentum = momentum
-        if affine and norm != "none":
-            self.weight = nn.Parameter(torch.ones(num_features))
-            self.bias = nn.Parameter(torch.zeros(num_features))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if norm == "batch":
-            self.register_buffer("running_mean", torch.zeros(num_features))
-            self.register_buffer("running_var", torch.ones(num_features))
-            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
-
-    def forward(self, h: torch.Tensor, norm_stats: NormStats = "running") -> torch.Tensor:
-        """Normalise ``h``; ``norm_stats="input"`` uses per-sample statistics in eval mode."""
-        if self.norm == "none":
-            return h
-        if self.norm == "instance" or (not self.training and norm_stats == "input"):
-            return F.instance_norm(h, weight=self.weight, bias=self.bias, eps=self.eps)
-        if self.training:
-            self.num_batches_tracked.add_(1)
-        return F.batch_norm(
-            h, self.running_mean, self.running_var, self.weight, self.bias, self.training, self.momentum, self.eps
-        )
-
-    def extra_repr(self) -> str:
-        return f"{self.num_features}, norm={self.norm!r}, affine={self.weight is not None}"
-
-    def fold_into(self, weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Weight and bias of ``self(conv(x))`` in eval mode (running statistics) for a conv with ``weight, bias``."""
-        if self.norm == "none":
-            return weight, bias
-        if self.norm != "batch":
-            raise ValueError(f"cannot fold {self.norm!r} normalisation into a convolution")
-        affine = [None if p is None else p.detach().float() for p in (self.weight, self.bias)]
-        w, b = fuse_conv_bn_weights(weight, bias, self.running_mean.float(), self.running_var.float(), self.eps, *affine)
-        return w.detach(), b.detach()
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 
-def choices(literal: object) -> str:
-    """The values of a ``Literal`` type as text: ``'a', 'b' or 'c'``."""
-    quoted = [repr(v) for v in get_args(literal)]
-    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
-
-
-def _conv3x3(cin: int, cout: int, padding_mode: str, bias: bool = True) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, 3, padding=1, padding_mode=padding_mode, bias=bias)
+def same_conv(cin: int, cout: int, padding_mode: str, kernel_size: int = 3, bias: bool = True) -> nn.Conv2d:
+    """A "same"-padded convolution (odd ``kernel_size``); ``padding_mode`` is checked by :class:`torch.nn.Conv2d`."""
+    return nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2, padding_mode=cast(PaddingMode, padding_mode),
+                     bias=bias)
 
 
 def _check_4d(name: str, x: torch.Tensor, channels: int | None = None) -> None:
@@ -212,16 +136,15 @@ class PEAN(nn.Module):
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         hidden = num_features if hidden_channels is None else hidden_channels
-        pad = kernel_size // 2
         self.num_features = num_features
         self.cond_channels = cond_channels
         self.norm = Norm2d(num_features, norm)
         self.shared = nn.Sequential(
-            nn.Conv2d(cond_channels, hidden, kernel_size, padding=pad, padding_mode=padding_mode),
+            same_conv(cond_channels, hidden, padding_mode, kernel_size),
             make_activation(activation),
         )
-        self.to_gamma = nn.Conv2d(hidden, num_features, kernel_size, padding=pad, padding_mode=padding_mode)
-        self.to_beta = nn.Conv2d(hidden, num_features, kernel_size, padding=pad, padding_mode=padding_mode)
+        self.to_gamma = same_conv(hidden, num_features, padding_mode, kernel_size)
+        self.to_beta = same_conv(hidden, num_features, padding_mode, kernel_size)
 
     def modulation(self, cond: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the per-pixel ``(gamma, beta)``, each ``(B, C, *size)``, predicted from ``cond``."""
@@ -245,6 +168,8 @@ class PEAN(nn.Module):
         ``self.norm`` is folded into the convolution before (:meth:`Norm2d.fold_into`).
         """
         shared, act = self.shared
+        if not isinstance(shared, nn.Conv2d):  # pragma: no cover - built that way in __init__
+            raise TypeError(f"PEAN.shared must start with a Conv2d, got {type(shared).__name__}")
         exact = dtype == torch.float32
         return FoldedModulation(FoldedConv2d.fold(shared, activation=act, dtype=dtype),
                                 FoldedConv2d.fold(self.to_gamma, dtype=dtype, bias_plus_one=exact),
@@ -290,10 +215,10 @@ class PEANResBlock(nn.Module):
     ):
         super().__init__()
         self.in_channels = in_channels
-        self.conv1 = _conv3x3(in_channels, out_channels, padding_mode, bias=False)
+        self.conv1 = same_conv(in_channels, out_channels, padding_mode, bias=False)
         self.pean1 = PEAN(out_channels, cond_channels, hidden_channels, norm, 3, padding_mode, activation)
         self.act1 = make_activation(activation)
-        self.conv2 = _conv3x3(out_channels, out_channels, padding_mode, bias=False)
+        self.conv2 = same_conv(out_channels, out_channels, padding_mode, bias=False)
         self.pean2 = PEAN(out_channels, cond_channels, hidden_channels, norm, 3, padding_mode, activation)
         self.act2 = make_activation(activation)
         self.shortcut = (
@@ -346,10 +271,10 @@ class ResBlock(nn.Module):
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
         self.in_channels = in_channels
-        self.conv1 = _conv3x3(in_channels, out_channels, padding_mode, bias=False)
+        self.conv1 = same_conv(in_channels, out_channels, padding_mode, bias=False)
         self.norm1 = Norm2d(out_channels, norm, affine=True)
         self.act1 = make_activation(activation)
-        self.conv2 = _conv3x3(out_channels, out_channels, padding_mode, bias=False)
+        self.conv2 = same_conv(out_channels, out_channels, padding_mode, bias=False)
         self.norm2 = Norm2d(out_channels, norm, affine=True)
         self.act2 = make_activation(activation)
         self.shortcut = (

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
@@ -34,85 +33,17 @@ from typing import Any, Literal, get_args
 import torch
 from torch import nn
 
+from .features import Features, FusionRule, fuse_features
 from .folded import FoldedConv2d
-from .layers import Norm2d, NormStats, NormType, PEANResBlock, ResBlock, choices, make_activation
+from .layers import PEANResBlock, ResBlock, make_activation, same_conv
+from .norm import Norm2d, NormStats, NormType, choices
 
 __all__ = [
     "Features", "FusionRule", "NormFuseConfig", "NormFuseNet", "Encoder", "Decoder", "fuse_features",
     "BF16_FLOAT32_LAYERS",
 ]
 
-Combine = Literal["sum", "mean", "max", "ir", "vis"]
 Variant = Literal["normfuse", "rescat"]
-
-
-@dataclass(frozen=True)
-class FusionRule:
-    """How two encodings are combined into one before decoding.
-
-    The NormFuse letter sums both structure and detail maps (``"sum"``).  The
-    skip features (the encoder ResBlock outputs that the decoder concatenates)
-    are not mentioned in the letter; they are combined with ``skip``.
-
-    Each field is one of ``"sum"``, ``"mean"``, ``"max"`` (element-wise),
-    ``"ir"`` or ``"vis"`` (take that source only).
-    """
-
-    structure: Combine = "sum"
-    detail: Combine = "sum"
-    skip: Combine = "sum"
-
-    def __post_init__(self) -> None:
-        for name in ("structure", "detail", "skip"):
-            value = getattr(self, name)
-            if value not in get_args(Combine):
-                raise ValueError(f"FusionRule.{name} must be {choices(Combine)}; got {value!r}")
-
-    @classmethod
-    def parse(cls, rule: FusionRule | str | Mapping[str, str] | None) -> FusionRule:
-        """A rule from its documented forms; ``None`` gives the letter's rule (all sums).
-
-        ``"max"`` uses one combination for all three terms; ``"sum:max:sum"`` gives
-        ``STRUCTURE:DETAIL:SKIP``; a dict gives the fields by name (as in ``config.json``).
-
-        Raises:
-            TypeError: ``rule`` is none of these forms (the message says what to pass).
-            ValueError: a string with two or four parts, or an unknown combination.
-
-        Examples:
-            >>> FusionRule.parse("sum:max:sum")
-            FusionRule(structure='sum', detail='max', skip='sum')
-            >>> FusionRule.parse("max") == FusionRule("max", "max", "max")
-            True
-            >>> str(FusionRule.parse({"detail": "max"}))
-            'sum:max:sum'
-        """
-        if rule is None:
-            return cls()
-        if isinstance(rule, cls):
-            return rule
-        if isinstance(rule, str):
-            parts = [x.strip() for x in rule.split(":")]
-            if len(parts) == 1:
-                parts *= 3
-            if len(parts) != 3:
-                raise ValueError(
-                    f"a fusion rule string is one combination ('sum') or STRUCTURE:DETAIL:SKIP ('sum:max:sum'), "
-                    f"got {rule!r}"
-                )
-            return cls(*parts)
-        if isinstance(rule, Mapping):
-            unknown = sorted(set(rule) - {"structure", "detail", "skip"})
-            if unknown:
-                raise ValueError(f"unknown FusionRule fields {unknown}; use structure, detail and skip")
-            return cls(**rule)
-        raise TypeError(
-            "rule must be a FusionRule, a string such as 'sum' or 'sum:max:sum' (STRUCTURE:DETAIL:SKIP, each "
-            f"sum, mean, max, ir or vis), a dict of those fields, or None; got {type(rule).__name__}"
-        )
-
-    def __str__(self) -> str:
-        return f"{self.structure}:{self.detail}:{self.skip}"
 
 
 @dataclass(frozen=True)
@@ -192,84 +123,18 @@ class NormFuseConfig:
         return json.dumps({"model_type": "normfuse", **self.to_dict()}, indent=2, sort_keys=True)
 
 
-@dataclass
-class Features:
-    """Feature maps of one encoded image (or of a fused pair).
-
-    All tensors are ``(B, width, H, W)`` at the input's height and width.
-
-    Attributes:
-        structure: S, source-invariant structure features.
-        detail: D, source-specific detail features (PEAN's condition).
-        skips: outputs of the two encoder ResBlocks ``(r1, r2)``.
-    """
-
-    structure: torch.Tensor
-    detail: torch.Tensor
-    skips: tuple[torch.Tensor, torch.Tensor]
-
-    def __repr__(self) -> str:
-        def desc(t: torch.Tensor) -> str:
-            return f"({', '.join(map(str, t.shape))})"
-
-        t = self.structure
-        return (
-            f"Features(structure={desc(t)}, detail={desc(self.detail)}, "
-            f"skips=({desc(self.skips[0])}, {desc(self.skips[1])}), dtype={str(t.dtype).replace('torch.', '')}, "
-            f"device={str(t.device)!r})"
-        )
-
-    def map(self, fn) -> Features:
-        """Return new features with ``fn`` applied to every tensor."""
-        return Features(fn(self.structure), fn(self.detail), (fn(self.skips[0]), fn(self.skips[1])))
-
-    @property
-    def shape(self) -> torch.Size:
-        return self.structure.shape
-
-
-def _combine(rule: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    if rule == "sum":
-        return a + b
-    if rule == "mean":
-        return (a + b) * 0.5
-    if rule == "max":
-        return torch.maximum(a, b)
-    if rule == "ir":
-        return a
-    return b
-
-
-def fuse_features(ir: Features, vis: Features, rule: FusionRule | str | Mapping[str, str] | None = None) -> Features:
-    """Combine two encodings into one with ``rule`` (default: the letter's sums).
-
-    ``rule`` is a :class:`FusionRule` or one of its string forms, ``"max"`` or
-    ``"sum:max:sum"`` (see :meth:`FusionRule.parse`).
-
-    Raises:
-        TypeError: ``rule`` is not a rule or rule string.
-        ValueError: if the two encodings' shapes differ.
-    """
-    rule = FusionRule.parse(rule)
-    if ir.shape != vis.shape:
-        raise ValueError(f"cannot fuse features of shapes {tuple(ir.shape)} (ir) and {tuple(vis.shape)} (vis)")
-    return Features(
-        _combine(rule.structure, ir.structure, vis.structure),
-        _combine(rule.detail, ir.detail, vis.detail),
-        tuple(_combine(rule.skip, a, b) for a, b in zip(ir.skips, vis.skips)),  # type: ignore[arg-type]
-    )
-
-
 class _ConvNormAct(nn.Sequential):
     """``act(norm(conv(x)))``: a 3x3 convolution without bias, a :class:`~normfuse.layers.Norm2d`, an activation."""
 
     def __init__(self, cin: int, cout: int, cfg: NormFuseConfig, act: nn.Module):
-        super().__init__(nn.Conv2d(cin, cout, 3, padding=1, padding_mode=cfg.padding_mode, bias=False),
+        super().__init__(same_conv(cin, cout, cfg.padding_mode, bias=False),
                          Norm2d(cout, cfg.norm, affine=True), act)
 
     def fused(self, dtype: torch.dtype = torch.float32) -> FoldedConv2d:
         """This layer folded for inference in ``dtype`` (eval mode, running statistics)."""
         conv, norm, act = self
+        if not (isinstance(conv, nn.Conv2d) and isinstance(norm, Norm2d)):  # pragma: no cover - built in __init__
+            raise TypeError("a _ConvNormAct holds a Conv2d, a Norm2d and an activation")
         return FoldedConv2d.fold(conv, norm, act, dtype)
 
 
@@ -298,13 +163,15 @@ class Decoder(nn.Module):
         super().__init__()
         w = cfg.width
         self.variant = cfg.variant
+        self.block1: PEANResBlock | ResBlock
+        self.block2: PEANResBlock | ResBlock
         if cfg.variant == "normfuse":
             self.block1 = PEANResBlock(w, w, w, cfg.pean_hidden, cfg.norm, cfg.padding_mode, cfg.activation)
             self.block2 = PEANResBlock(2 * w, w, w, cfg.pean_hidden, cfg.norm, cfg.padding_mode, cfg.activation)
         else:
             self.block1 = ResBlock(2 * w, w, cfg.norm, cfg.padding_mode, cfg.activation)
             self.block2 = ResBlock(2 * w, w, cfg.norm, cfg.padding_mode, cfg.activation)
-        self.conv_out = nn.Conv2d(2 * w, cfg.in_channels, 3, padding=1, padding_mode=cfg.padding_mode)
+        self.conv_out = same_conv(2 * w, cfg.in_channels, cfg.padding_mode)
 
     def forward(self, feats: Features, norm_stats: NormStats = "running") -> torch.Tensor:
         r1, r2 = feats.skips

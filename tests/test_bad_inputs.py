@@ -1,4 +1,4 @@
-"""Robustness of ``NormFuser.fuse`` against bad, odd and unusual inputs (issue 6).
+"""Robustness of ``NormFuser.fuse`` against bad, odd and unusual inputs.
 
 Every rejected input raises a documented exception (TypeError, ValueError or
 :class:`normfuse.ImageReadError`) whose message names the problem; every odd
@@ -19,7 +19,6 @@ import torch
 
 import normfuse
 from normfuse import NormFuseConfig, NormFuser
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

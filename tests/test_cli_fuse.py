@@ -1,4 +1,4 @@
-"""``normfuse fuse`` (issue 5): one pair, folders, globs, skipping, failures, dry runs, interrupted runs, video.
+"""``normfuse fuse``: one pair, folders, globs, skipping, failures, dry runs, interrupted runs, video.
 
 Real TNO/RoadScene images from the ``data_dir`` fixture. The model runs on
 one torch thread, in bf16 where the CPU has native bfloat16: on a busy two-core
@@ -11,21 +11,21 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+import png
 import pytest
 import torch
 
 from normfuse.batch import Pair, atomic_write_image, match_pairs, plan_outputs
 from normfuse.cli import main
 from normfuse.devices import cpu_supports_bf16
+from normfuse.io import encode_image
 
 FAST = ["--precision", "bf16" if cpu_supports_bf16() else "fp32", "--threads", "1", "--quiet"]
 
@@ -50,23 +50,23 @@ def _visible(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
 
 
-def _decode_png16(data: bytes) -> np.ndarray:
-    """Minimal reader for the unfiltered 16-bit PNGs normfuse writes (Pillow reads them as 8-bit)."""
-    pos, idat, w, h, channels = 8, b"", 0, 0, 1
-    while pos < len(data):
-        (n,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
-            assert depth == 16
-            channels = 3 if ctype == 2 else 1
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + n
-    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, -1)
-    assert (rows[:, 0] == 0).all()
-    arr = rows[:, 1:].copy().view(">u2").astype(np.uint16)
-    return arr.reshape(h, w, channels) if channels == 3 else arr.reshape(h, w)
+def _read_png16(data: bytes) -> np.ndarray:
+    """Decode a 16-bit PNG with pypng (Pillow, and so imageio, reads 16-bit RGB as 8-bit)."""
+    width, height, rows, info = png.Reader(bytes=data).read()
+    assert info["bitdepth"] == 16
+    arr = np.vstack([np.asarray(r, np.uint16) for r in rows])
+    return arr.reshape(height, width, info["planes"]) if info["planes"] > 1 else arr.reshape(height, width)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 3), (1, 1, 3), (64, 33, 3)])
+def test_16_bit_png_encoder_round_trips_through_pypng(shape):
+    image = np.random.default_rng(sum(shape)).integers(0, 65536, shape).astype(np.uint16)
+    image.flat[:2] = (0, 65535)
+    np.testing.assert_array_equal(_read_png16(encode_image(image, ".png")), image)
+    # byte order and strides of the input do not matter
+    swapped = image.astype(">u2")[..., ::-1] if image.ndim == 3 else image.astype(">u2")[:, ::-1]
+    want = image[..., ::-1] if image.ndim == 3 else image[:, ::-1]
+    np.testing.assert_array_equal(_read_png16(encode_image(swapped, ".png")), want)
 
 
 def test_folder_mode_over_tno_then_every_pair_is_skipped(data_dir, tmp_path, capsys):
@@ -173,7 +173,7 @@ def test_globs_match_by_stem_and_single_pairs(data_dir, tmp_path, capsys):
     ir16 = tmp_path / "rs_ir16.png"
     iio.imwrite(ir16, iio.imread(rs_ir).astype(np.uint16) * 257)
     assert main(["fuse", str(ir16), str(rs_vis), "-o", str(tmp_path / "c16.png"), "--bit-depth", "16", *FAST]) == 0
-    c16 = _decode_png16((tmp_path / "c16.png").read_bytes())
+    c16 = _read_png16((tmp_path / "c16.png").read_bytes())
     c8 = iio.imread(tmp_path / "one.png")
     assert c16.dtype == np.uint16 and c16.shape == vis_img.shape
     assert np.abs(c16 / 257.0 - c8.astype(np.float64)).max() <= 1.0 + 1e-9
@@ -275,3 +275,36 @@ def test_video_without_imageio_ffmpeg_says_what_to_install(tmp_path, monkeypatch
         (tmp_path / n).write_bytes(b"")
     rc = main(["fuse", str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4"), "-o", str(tmp_path / "f.mp4"), *FAST])
     assert rc == 2 and "pip install 'normfuse[video]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_pipeline_records_every_pair_once_and_goes_on_after_a_failure(workers):
+    import threading
+
+    from normfuse.runner import Pipeline
+
+    pairs = [Pair(f"{i:02d}", Path(f"ir/{i:02d}.png"), Path(f"vis/{i:02d}.png")) for i in range(9)]
+    threads, written, outcomes = set(), [], []
+
+    def read(pair):
+        threads.add(threading.current_thread().name)
+        if pair.name == "03":
+            raise OSError("cannot read 03")
+        return np.full((2, 2), int(pair.name), np.uint8), np.zeros((2, 2), np.uint8)
+
+    def write(pair, image):
+        if pair.name == "05":
+            raise ValueError("disk full")
+        written.append((pair.name, int(image[0, 0])))
+
+    Pipeline(read, lambda ir, vis: ir + vis, write, lambda p, exc: outcomes.append((p.name, exc)), workers).run(pairs)
+    assert sorted(name for name, _ in outcomes) == [p.name for p in pairs]  # each pair once
+    ok = [p.name for p in pairs if p.name not in ("03", "05")]
+    assert [name for name, exc in outcomes if exc is None] == ok  # finished writes are recorded in order
+    failed = {name: str(exc) for name, exc in outcomes if exc is not None}
+    assert failed == {"03": "cannot read 03", "05": "disk full"}
+    assert sorted(written) == [(name, int(name)) for name in ok]
+    # workers=0 runs everything in the calling thread; otherwise reads run in the pool
+    assert threads == {threading.current_thread().name} if workers == 0 else all(
+        t.startswith("normfuse-io") for t in threads
+    )

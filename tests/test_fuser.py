@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from normfuse import NormFuser, NormFuseConfig, WeightsError
+from normfuse import NormFuseConfig, NormFuser, WeightsError
 from normfuse.devices import cpu_supports_bf16, resolve_precision
 from normfuse.inputs import prepare
 

@@ -30,7 +30,7 @@ import pytest
 import torch
 from huggingface_hub import constants as hf_constants
 
-from normfuse import ModelNotFoundError, NormFuseConfig, NormFuser, NormFuseNet, WeightsError
+from normfuse import ModelNotFoundError, NormFuseConfig, NormFuseNet, NormFuser, WeightsError
 from normfuse.weights import BUNDLED_DIR
 
 REPO = "normfuse-test/tiny"

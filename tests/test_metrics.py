@@ -376,3 +376,19 @@ def test_calibration_reproduces_didfuse_table(calibration_means, dataset):
         assert abs(ours[PUBLISHED_AS[column]] - published) <= 0.005, (column, ours[PUBLISHED_AS[column]], published)
     for name, value in STANDARD[dataset].items():
         assert ours[name] == pytest.approx(value, abs=0.01), name
+
+
+def test_float_images_are_checked_by_the_same_rule_as_fusing():
+    from normfuse.inputs import prepare
+
+    nan = np.array([[0.0, np.nan]] * 8 * 8).reshape(8, 16)
+    for check in (metrics.to_gray8, lambda x: prepare(x, "vis")):
+        with pytest.raises(ValueError, match="image contains NaN or Inf values"):
+            check(nan)
+        with pytest.raises(ValueError, match=r"values in \[0, 255\]; float images must lie in \[0, 1\]"):
+            check(np.tile(np.arange(0.0, 256.0, 255.0), (8, 4)))
+    # the metrics allow (and clip) rounding error of 1e-6 in a saved fused image; fusing allows none
+    near = np.full((8, 8), 1.0 + 5e-7)
+    assert metrics.to_gray8(near).max() == 255.0
+    with pytest.raises(ValueError, match=r"\[1.0000005, 1.0000005\].*rounding error"):
+        prepare(near, "vis")

@@ -1,4 +1,4 @@
-"""What a new user meets first (issue 13): data folders, precision warnings, CLI and API friction, torchrun.
+"""What a new user meets first: data folders, precision warnings, CLI and API friction, torchrun.
 
 Each test here failed before its fix.
 """

@@ -1,4 +1,4 @@
-"""Property-based tests of ``NormFuser.fuse`` (hypothesis; issue 6).
+"""Property-based tests of ``NormFuser.fuse`` (hypothesis).
 
 1. Over shapes, dtypes, layouts and value ranges, valid inputs give an output
    of the visible input's form (type, shape, dtype) with values in range.

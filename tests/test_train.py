@@ -14,8 +14,8 @@ from normfuse import NormFuser
 from normfuse.devices import cpu_supports_bf16
 from normfuse.network import Features
 from normfuse.train.data import CropPolicy, PairedImageFolder
-from normfuse.train.losses import LossWeights, decomposition_loss, gradient_loss, normfuse_loss, reconstruction_error
 from normfuse.train.loop import TrainConfig, train
+from normfuse.train.losses import LossWeights, decomposition_loss, gradient_loss, normfuse_loss, reconstruction_error
 
 
 def _feats(seed: int) -> Features:
@@ -61,6 +61,33 @@ def test_dataset_centre_crop_and_errors(small_data, tmp_path):
     (tmp_path / "ir" / "b.png").write_bytes(b"x")
     with pytest.raises(ValueError, match="no partner"):
         PairedImageFolder(tmp_path)
+
+
+def test_dataset_pairs_files_by_stem_as_fuse_does(data_dir, tmp_path):
+    """Training, ``normfuse fuse`` and the evaluation pair a folder's files by one rule: the stem."""
+    import shutil
+
+    from normfuse.evaluation import dataset_pairs
+    from normfuse.pairing import match_pairs
+
+    tno = data_dir / "tno"
+    for sub in ("ir", "vis"):
+        (tmp_path / sub).mkdir()
+    shutil.copy(tno / "ir" / "01.bmp", tmp_path / "ir" / "01.bmp")
+    shutil.copy(tno / "vis" / "01.bmp", tmp_path / "vis" / "01.png")  # another suffix, same stem
+    (tmp_path / "ir" / ".01.bmp.part").write_bytes(b"half written")  # hidden: ignored
+    (tmp_path / "vis" / "notes.txt").write_text("not an image")  # not an image suffix: ignored
+    ds = PairedImageFolder(tmp_path, crop=CropPolicy(size=64))
+    assert ds.names == ["01"] and [p.vis.name for p in ds.pairs] == ["01.png"]
+    assert [(p.name, p.ir, p.vis) for p in match_pairs(tmp_path / "ir", tmp_path / "vis")] == [
+        (p.name, p.ir, p.vis) for p in ds.pairs
+    ]
+    shutil.copy(tno / "ir" / "02.bmp", tmp_path / "ir" / "01.png")  # two ir files with stem 01
+    with pytest.raises(ValueError, match=r"stem '01' used by 2 files"):
+        PairedImageFolder(tmp_path, crop=CropPolicy(size=64))
+    # the TNO test set is all 40 pairs of the folder, named by stem
+    pairs = dataset_pairs("tno", data_dir)
+    assert len(pairs) == 40 and pairs[0] == ("01", tno / "ir" / "01.bmp", tno / "vis" / "01.bmp")
 
 
 def _cfg(small_data, out, **kw):

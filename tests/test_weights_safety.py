@@ -18,9 +18,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from normfuse import ModelNotFoundError, NormFuseConfig, NormFuser, NormFuseNet, WeightsError
+from normfuse import ModelNotFoundError, NormFuseConfig, NormFuseNet, NormFuser, WeightsError
 from normfuse.weights import BUNDLED_DIR
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

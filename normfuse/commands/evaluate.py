@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def add_parser(sub) -> None:
@@ -65,6 +66,6 @@ def run(args: argparse.Namespace) -> int:
                            tuple(args.metrics) if args.metrics else None, convention=args.convention)
     if args.json:
         metrics.write_json(args.json, means)
-    print((__import__("pathlib").Path(args.out) / "metrics.md").read_text())
+    print((Path(args.out) / "metrics.md").read_text())
     print(json.dumps({"out": args.out}))
     return 0

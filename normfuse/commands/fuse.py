@@ -31,6 +31,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..pairing import Matching
+    from ..ranks import Ranks
+    from ..runner import Summary
 
 FORMATS = ("png", "jpg", "tif", "tiff", "bmp")
 
@@ -115,7 +121,7 @@ def _single_output(args: argparse.Namespace, ir: Path) -> tuple[Path, str]:
     out = Path(args.output or "fused.png")
     if out.is_dir() or (args.output or "").endswith(("/", os.sep)):
         return out / f"{ir.stem}.{args.format or 'png'}", args.format or "png"
-    from ..batch import OUTPUT_FORMATS
+    from ..pairing import OUTPUT_FORMATS
 
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in OUTPUT_FORMATS:
@@ -126,8 +132,8 @@ def _single_output(args: argparse.Namespace, ir: Path) -> tuple[Path, str]:
 
 
 def _video(args: argparse.Namespace, ir: str, vis: str) -> int:
-    from ..batch import VideoSupportMissing, check_video_support, fuse_video
     from ..ranks import Ranks
+    from ..video import VideoSupportMissing, check_video_support, fuse_video
 
     try:
         check_video_support()
@@ -159,27 +165,12 @@ def _video(args: argparse.Namespace, ir: str, vis: str) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..batch import Matching, Pair, fuse_pairs, is_video, match_pairs, plan_outputs
-    from ..ranks import Ranks
-    from ..samples import sample_pair_paths
-
-    if (args.ir is None) != (args.vis is None):
-        raise ValueError("give both IR and VIS, or neither to fuse the bundled sample pair")
-    if args.workers < 0:
-        raise ValueError(f"--workers must be 0 or more, got {args.workers}")
-    ranks = Ranks.from_env()
-    ir, vis = (args.ir, args.vis) if args.ir is not None else tuple(str(p) for p in sample_pair_paths())
-    if is_video(ir) or is_video(vis):
-        if not (is_video(ir) and is_video(vis)):
-            raise ValueError(f"{ir!r} and {vis!r}: give two videos, two images, two folders or two globs")
-        if ranks.rank > 0:  # one video is one job: the first process does it
-            return 0
-        return _video(args, ir, vis)
+def _pairs_and_output(args: argparse.Namespace, ir: str, vis: str) -> tuple[Matching, Path | None, str]:
+    """The matched pairs, the output folder (``None`` for one pair, whose output is set) and the format."""
+    from ..pairing import Pair, match_pairs
 
     pairs = match_pairs(ir, vis)
-    single = Path(ir).is_file()
-    if single:
+    if Path(ir).is_file():
         out, fmt = _single_output(args, Path(ir))
         pairs[0] = Pair(pairs[0].name, pairs[0].ir, pairs[0].vis, out)
         out_dir = None
@@ -189,17 +180,15 @@ def run(args: argparse.Namespace) -> int:
         out_dir, fmt = Path(args.output), args.format or "png"
         if out_dir.is_file():
             raise ValueError(f"the output {str(out_dir)!r} is a file; folders and globs need an output folder")
-    plan_outputs(pairs, out_dir, fmt)  # refuse bad outputs (on every rank) before spending time on the model
-    # under torchrun: this process's share of the pairs; unmatched files are reported once, by the first
-    mine = Matching(ranks.share(pairs), pairs.unmatched if ranks.rank == 0 else ())
-    fuser = _load(args, ranks) if not args.dry_run and mine else None
-    summary = fuse_pairs(
-        fuser, mine, out_dir, fmt=fmt, bit_depth=args.bit_depth, resize=args.resize,
-        thermal_range=args.thermal_range, overwrite=args.overwrite, dry_run=args.dry_run, workers=args.workers,
-        progress=not args.quiet and not single and ranks.rank == 0, report=_report,
-    )
-    if single and not args.dry_run and mine:
-        pair = mine[0]
+    return pairs, out_dir, fmt
+
+
+def _report_summary(args: argparse.Namespace, summary: Summary, ranks: Ranks, single: Matching | None) -> int:
+    """Print what was done (under torchrun: each process its line, the first the total); return the exit code."""
+    from ..runner import counts_line
+
+    if single and not args.dry_run:
+        pair = single[0]
         if summary.fused:
             print(f"wrote {pair.output}")
         elif summary.skipped:
@@ -216,13 +205,44 @@ def run(args: argparse.Namespace) -> int:
         seconds = ranks.all_reduce([seconds], op="max")[0]
         if ranks.rank > 0:
             return 0 if counts[2] == 0 else 1
-    if summary.dry_run:
-        line = "dry run: would fuse {}, skip {}, fail {} (nothing written)".format(*counts)
-    else:
-        line = "fused {}, skipped {}, failed {}".format(*counts)
-        if seconds > 0 and counts[0]:
-            line += f" in {seconds:.1f} s ({counts[0] / seconds:.2f} pairs/s)"
+    line = counts_line(counts[0], counts[1], counts[2], dry_run=summary.dry_run)
+    if not summary.dry_run and seconds > 0 and counts[0]:
+        line += f" in {seconds:.1f} s ({counts[0] / seconds:.2f} pairs/s)"
     if ranks.many:
         line += f" by {ranks.world} processes"
     print(line, flush=True)
     return 0 if counts[2] == 0 else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pairing import Matching, plan_outputs
+    from ..ranks import Ranks
+    from ..runner import fuse_pairs
+    from ..samples import sample_pair_paths
+    from ..video import is_video
+
+    if (args.ir is None) != (args.vis is None):
+        raise ValueError("give both IR and VIS, or neither to fuse the bundled sample pair")
+    if args.workers < 0:
+        raise ValueError(f"--workers must be 0 or more, got {args.workers}")
+    ranks = Ranks.from_env()
+    ir, vis = (args.ir, args.vis) if args.ir is not None else tuple(str(p) for p in sample_pair_paths())
+    if is_video(ir) or is_video(vis):
+        if not (is_video(ir) and is_video(vis)):
+            raise ValueError(f"{ir!r} and {vis!r}: give two videos, two images, two folders or two globs")
+        if ranks.rank > 0:  # one video is one job: the first process does it
+            return 0
+        return _video(args, ir, vis)
+
+    pairs, out_dir, fmt = _pairs_and_output(args, ir, vis)
+    single = out_dir is None
+    plan_outputs(pairs, out_dir, fmt)  # refuse bad outputs (on every rank) before spending time on the model
+    # under torchrun: this process's share of the pairs; unmatched files are reported once, by the first
+    mine = Matching(ranks.share(pairs), pairs.unmatched if ranks.rank == 0 else ())
+    fuser = _load(args, ranks) if not args.dry_run and mine else None
+    summary = fuse_pairs(
+        fuser, mine, out_dir, fmt=fmt, bit_depth=args.bit_depth, resize=args.resize,
+        thermal_range=args.thermal_range, overwrite=args.overwrite, dry_run=args.dry_run, workers=args.workers,
+        progress=not args.quiet and not single and ranks.rank == 0, report=_report,
+    )
+    return _report_summary(args, summary, ranks, mine if single else None)

@@ -25,9 +25,9 @@ Examples:
 """
 
 from .api import IMAGE_SUFFIXES, compute, evaluate_folder, markdown_table, match_folders, write_csv, write_json
+from .conventions import CONVENTIONS, Convention, MetricSpec, get_convention, list_conventions
 from .images import ImageLike, gray8_triplet, to_gray8
 from .registry import DEFAULT_METRICS, METRICS, MetricInfo, available, get, register, unregister
-from .conventions import CONVENTIONS, Convention, MetricSpec, get_convention, list_conventions
 
 __all__ = [
     "compute",

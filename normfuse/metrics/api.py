@@ -14,19 +14,19 @@ import csv
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..io import IMAGE_SUFFIXES
+from ..pairing import by_stem, list_images
 from . import basic, information, qabf, robustness, structural, vif  # noqa: F401  (register the metrics)
 from .images import ImageLike, gray8_triplet
 from .registry import METRICS, get, resolve_names
 
 __all__ = ["compute", "evaluate_folder", "match_folders", "write_csv", "write_json", "markdown_table", "IMAGE_SUFFIXES"]
 
-#: File suffixes :func:`evaluate_folder` treats as images.
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm")
 
 
 def compute(
@@ -89,16 +89,11 @@ def compute(
 def _index_by_stem(folder: Path, label: str) -> dict[str, Path]:
     if not folder.is_dir():
         raise ValueError(f"{label} folder {str(folder)!r} does not exist or is not a folder")
-    out: dict[str, Path] = {}
-    dupes = []
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
-            if p.stem in out:
-                dupes.append(f"{out[p.stem].name} / {p.name}")
-            out[p.stem] = p
-    if dupes:
-        raise ValueError(f"{label} folder {str(folder)!r} has several images with the same name: {', '.join(dupes)}")
-    return out
+    unique, clashes = by_stem(list_images(folder, allow_empty=True))
+    if clashes:
+        names = ", ".join(c.path.name for c in clashes)
+        raise ValueError(f"{label} folder {str(folder)!r} has several images with the same name: {names}")
+    return unique
 
 
 def match_folders(
@@ -127,7 +122,7 @@ def match_folders(
     """
     fused = _index_by_stem(Path(fused_dir), "fused")
     if not fused:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in fused folder {str(fused_dir)!r}")
+        raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in fused folder {str(fused_dir)!r}")
     irs = _index_by_stem(Path(ir_dir), "ir")
     viss = _index_by_stem(Path(vis_dir), "vis")
     problems = []

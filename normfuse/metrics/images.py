@@ -20,16 +20,21 @@ Examples:
 from __future__ import annotations
 
 import os
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-__all__ = ["ImageLike", "to_gray8", "to_levels8", "gray8_triplet"]
+from ..io import LUMA_WEIGHTS, check_unit_range, luminance, read_image
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["ImageLike", "to_gray8", "to_levels8", "gray8_triplet", "check_same_size"]
 
 #: What the metrics accept for one image.
-ImageLike = Union[np.ndarray, "torch.Tensor", str, os.PathLike]  # noqa: F821
+ImageLike = Union[np.ndarray, "torch.Tensor", str, os.PathLike]
 
-_LUMA_PER_MILLE = np.array([299, 587, 114], dtype=np.int64)
+_LUMA_PER_MILLE = np.rint(np.array(LUMA_WEIGHTS) * 1000).astype(np.int64)  # 299, 587, 114
 _FLOAT_TOLERANCE = 1e-6
 
 
@@ -42,16 +47,12 @@ def _describe(x: Any) -> str:
 def _as_numpy(img: Any) -> np.ndarray:
     """Paths -> the file's pixels; tensors -> ``(H, W)`` or ``(H, W, C)`` numpy; arrays unchanged."""
     if isinstance(img, (str, os.PathLike)):
-        from normfuse.io import read_image
-
         return read_image(img)
     if isinstance(img, np.ndarray):
         return img
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency of normfuse
-        torch = None
-    if torch is not None and isinstance(img, torch.Tensor):
+    import torch
+
+    if isinstance(img, torch.Tensor):
         t = img.detach().cpu()
         if t.ndim == 4:
             if t.shape[0] != 1:
@@ -65,6 +66,18 @@ def _as_numpy(img: Any) -> np.ndarray:
             t = t.float()
         return t.numpy()
     raise TypeError(f"expected a numpy array, a torch tensor or a file path; got {_describe(img)}")
+
+
+def _grey_or_rgb(img: Any) -> np.ndarray:
+    """:func:`_as_numpy`, then ``(H, W, 4)`` -> ``(H, W, 3)`` and ``(H, W, 1)`` -> ``(H, W)``; other shapes refused."""
+    arr = _as_numpy(img)
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[..., :3]
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
+        raise ValueError(f"expected a grey (H, W) or colour (H, W, 3) image; got {_describe(img)}")
+    return arr
 
 
 def _to_255_scale(arr: np.ndarray) -> np.ndarray:
@@ -81,16 +94,9 @@ def _to_255_scale(arr: np.ndarray) -> np.ndarray:
             )
         return arr.astype(np.float64)
     if np.issubdtype(arr.dtype, np.floating):
+        if arr.size:
+            check_unit_range(bool(np.isfinite(arr).all()), lambda: (arr.min(), arr.max()), "image", _FLOAT_TOLERANCE)
         f = arr.astype(np.float64)
-        if f.size:
-            if not np.isfinite(f).all():
-                raise ValueError("float images must be finite; found NaN or infinity")
-            lo, hi = float(f.min()), float(f.max())
-            if lo < -_FLOAT_TOLERANCE or hi > 1 + _FLOAT_TOLERANCE:
-                raise ValueError(
-                    f"float images must lie in [0, 1]; got values {lo:g}..{hi:g} "
-                    "(divide 0-255 data by 255, or clip the fused output to [0, 1])"
-                )
         return np.clip(f, 0.0, 1.0) * 255.0
     raise TypeError(f"unsupported image dtype {arr.dtype}; expected uint8, uint16 or float in [0, 1]")
 
@@ -118,20 +124,14 @@ def to_gray8(img: ImageLike) -> np.ndarray:
         >>> to_gray8(rgb)   # 0.299 * 255 = 76.245 -> 76
         array([[ 0., 76.]])
     """
-    arr = _as_numpy(img)
-    if arr.ndim == 3 and arr.shape[2] == 4:
-        arr = arr[..., :3]
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
-        raise ValueError(f"expected a grey (H, W) or colour (H, W, 3) image; got {_describe(img)}")
+    arr = _grey_or_rgb(img)
     if arr.ndim == 3 and arr.dtype == np.uint8:
         # Exact integer BT.601 luminance, rounded half up: (299 R + 587 G + 114 B + 500) // 1000.
         num = arr.astype(np.int64) @ _LUMA_PER_MILLE
         return ((num + 500) // 1000).astype(np.float64)
     f = _to_255_scale(arr)
     if f.ndim == 3:
-        f = f @ (_LUMA_PER_MILLE / 1000.0)
+        f = luminance(f)
     return np.clip(_round_half_up(f), 0.0, 255.0)
 
 
@@ -148,17 +148,14 @@ def to_levels8(img: ImageLike) -> np.ndarray:
         >>> to_levels8(np.zeros((2, 3), np.uint8)).shape
         (2, 3)
     """
-    arr = _as_numpy(img)
-    if arr.ndim == 3 and arr.shape[2] == 4:
-        arr = arr[..., :3]
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
-        raise ValueError(f"expected a grey (H, W) or colour (H, W, 3) image; got {_describe(img)}")
+    arr = _grey_or_rgb(img)
     return np.clip(_round_half_up(_to_255_scale(arr)), 0.0, 255.0)
 
 
-def gray8_triplet(fused: ImageLike, ir: ImageLike | None, vis: ImageLike | None) -> tuple[np.ndarray, ...]:
+Triplet = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
+def gray8_triplet(fused: ImageLike, ir: ImageLike | None, vis: ImageLike | None) -> Triplet:
     """:func:`to_gray8` of the fused image and both sources, checking that their sizes agree.
 
     A source may be ``None`` (only metrics of the fused image alone can then be computed).
@@ -177,16 +174,16 @@ def gray8_triplet(fused: ImageLike, ir: ImageLike | None, vis: ImageLike | None)
         ValueError: fused image is 2x3 (HxW) but ir image is 3x2; all three images must have the same size
     """
     f = to_gray8(fused)
-    out = [f]
-    for label, src in (("ir", ir), ("vis", vis)):
-        if src is None:
-            out.append(None)
-            continue
-        s = to_gray8(src)
-        if s.shape != f.shape:
+    a, b = (None if src is None else to_gray8(src) for src in (ir, vis))
+    check_same_size(f, a, b)
+    return f, a, b
+
+
+def check_same_size(fused: np.ndarray, ir: np.ndarray | None, vis: np.ndarray | None) -> None:
+    """Raise a ValueError naming both sizes when a source's height and width differ from the fused image's."""
+    for label, s in (("ir", ir), ("vis", vis)):
+        if s is not None and s.shape[:2] != fused.shape[:2]:
             raise ValueError(
-                f"fused image is {f.shape[0]}x{f.shape[1]} (HxW) but {label} image is "
+                f"fused image is {fused.shape[0]}x{fused.shape[1]} (HxW) but {label} image is "
                 f"{s.shape[0]}x{s.shape[1]}; all three images must have the same size"
             )
-        out.append(s)
-    return tuple(out)

@@ -32,9 +32,9 @@ Examples:
 
 from __future__ import annotations
 
-import numpy as np
-from typing import Literal
+from typing import Literal, get_args
 
+import numpy as np
 from scipy.ndimage import convolve
 
 from .registry import register
@@ -81,6 +81,9 @@ def _preservation(
     return q_g * q_a
 
 
+TieRule = Literal["paper", "matlab"]
+
+
 @register(
     "Qabf",
     full_name="edge-information preservation Q^AB/F",
@@ -93,7 +96,7 @@ def _preservation(
     "Ta=0.9879, ka=-22, Da=0.8; weights gA, gB; relative strength 1 where gA == gF (the paper; the common "
     "MATLAB code uses gF there, up to 0.12% higher per tied pixel); maximum attainable 0.9748 (F = A = B)",
 )
-def qabf(f, a, b, tie_rule: Literal["paper", "matlab"] = "paper") -> float:
+def qabf(f, a, b, tie_rule: TieRule = "paper") -> float:
     """Xydeas-Petrovic ``Q^AB/F`` of fused ``f`` with sources ``a`` and ``b``.
 
     Returns NaN when both sources are flat (no edges to preserve).  ``tie_rule="matlab"``
@@ -106,8 +109,8 @@ def qabf(f, a, b, tie_rule: Literal["paper", "matlab"] = "paper") -> float:
         >>> round(qabf(x, x, x, tie_rule="matlab"), 4)
         0.9753
     """
-    if tie_rule not in ("paper", "matlab"):
-        raise ValueError(f"tie_rule must be 'paper' or 'matlab', got {tie_rule!r}")
+    if tie_rule not in get_args(TieRule):
+        raise ValueError(f"tie_rule must be one of {get_args(TieRule)}, got {tie_rule!r}")
     g_f, a_f = sobel_strength_orientation(f)
     g_a, a_a = sobel_strength_orientation(a)
     g_b, a_b = sobel_strength_orientation(b)

@@ -13,9 +13,9 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -24,10 +24,10 @@ __all__ = ["MetricInfo", "register", "unregister", "get", "available", "METRICS"
 #: The metrics :func:`normfuse.metrics.compute` reports when no names are given, in report order.
 DEFAULT_METRICS: tuple[str, ...] = ("EN", "SD", "SF", "MG", "MI", "VIF", "Qabf", "SSIM", "SCD", "PSNR", "CC")
 
-_REGISTRY: dict[str, "MetricInfo"] = {}
+_REGISTRY: dict[str, MetricInfo] = {}
 
 #: Read-only view ``name -> MetricInfo`` of every registered metric (primary metrics and variants).
-METRICS: Mapping[str, "MetricInfo"] = MappingProxyType(_REGISTRY)
+METRICS: Mapping[str, MetricInfo] = MappingProxyType(_REGISTRY)
 
 
 @dataclass(frozen=True)

@@ -214,7 +214,7 @@ class TrainConfig:
                                     factory=lambda: dataclasses.asdict(LossWeights()))
     reconstruction: float = _setting("stage 2: weight of the letter's loss (0: not computed)", 0.0)
     freeze_encoder: bool = _setting("stage 2 trains only the decoder (the encoder keeps stage 1's decomposition)", True)
-    fusion_loss: dict[str, float] = _setting("stage 2: fusion loss weights (FusionLossWeights fields)",
+    fusion_loss: dict[str, Any] = _setting("stage 2: fusion loss weights (FusionLossWeights fields)",
                                              factory=lambda: dataclasses.asdict(FusionLossWeights()))
     init: str | None = _setting("start from this model: a folder or a name of normfuse.list_models()", None)
     freeze_norm_stats: bool = _setting("keep the normalisations' running statistics fixed", False)

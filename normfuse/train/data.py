@@ -10,7 +10,6 @@ contrast) are options.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,40 +20,32 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 
 from ..io import read_image, to_gray
+from ..pairing import Pair, match_pairs, split_pairs
 from .config import Photometric
 
 __all__ = ["PairedImageFolder", "CropPolicy", "Photometric", "list_pairs", "training_set"]
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+def list_pairs(root: str | os.PathLike, split: str | os.PathLike | None = None, subset: str = "train") -> list[Pair]:
+    """The pairs of ``root/ir`` and ``root/vis``, matched by file stem, or the ``subset`` list of a JSON split file.
 
-
-def list_pairs(root: str | os.PathLike, split: str | os.PathLike | None = None, subset: str = "train") -> list[str]:
-    """Names present in both ``root/ir`` and ``root/vis`` (or the ``subset`` list of a JSON split file).
+    Without a split, every image must have a partner (matched as ``normfuse fuse``
+    matches folders: :func:`normfuse.pairing.match_pairs`).
 
     Raises:
-        FileNotFoundError: ``root/ir`` or ``root/vis`` is missing, or a split name has no file.
-        ValueError: a name is in one folder only, or the split has no ``subset`` key.
+        FileNotFoundError: ``root/ir`` or ``root/vis`` is missing or holds no images, or a split name has no file.
+        ValueError: an image has no partner or shares its stem with another, or the split has no ``subset`` key.
     """
     root = Path(root)
     for sub in ("ir", "vis"):
         if not (root / sub).is_dir():
             raise FileNotFoundError(f"expected a folder {str(root / sub)!r} with the {sub} images")
     if split is not None:
-        data = json.loads(Path(split).read_text())
-        if subset not in data:
-            raise ValueError(f"split file {str(split)!r} has no {subset!r} list (keys: {sorted(data)})")
-        names = list(data[subset])
-        for n in names:
-            for sub in ("ir", "vis"):
-                if not (root / sub / n).is_file():
-                    raise FileNotFoundError(f"split names {n!r} but {str(root / sub / n)!r} does not exist")
-        return names
-    ir = {p.name for p in (root / "ir").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    vis = {p.name for p in (root / "vis").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    lonely = sorted(ir ^ vis)
-    if lonely:
+        return split_pairs(root, split, subset)
+    matching = match_pairs(root / "ir", root / "vis")
+    if matching.unmatched:
+        lonely = [str(u) for u in matching.unmatched]
         raise ValueError(f"{len(lonely)} images have no partner in the other folder, e.g. {lonely[:5]}")
-    return sorted(ir)
+    return list(matching)
 
 
 @dataclass(frozen=True)
@@ -104,11 +95,12 @@ class PairedImageFolder(Dataset):
         self.photometric = photometric
         self.seed = seed
         self.epoch = 0
-        self.names = list_pairs(self.root, split, subset)
+        self.pairs = list_pairs(self.root, split, subset)
+        self.names = [p.name for p in self.pairs]
         self.images: list[tuple[np.ndarray, np.ndarray]] = []
-        for name in self.names:
-            ir = to_gray(read_image(self.root / "ir" / name))
-            vis = to_gray(read_image(self.root / "vis" / name))
+        for pair in self.pairs:
+            name = pair.name
+            ir, vis = to_gray(read_image(pair.ir)), to_gray(read_image(pair.vis))
             if ir.shape != vis.shape:
                 raise ValueError(f"pair {name!r}: ir is {ir.shape[0]}x{ir.shape[1]} but vis is {vis.shape[0]}x{vis.shape[1]}")
             if min(ir.shape) < self.crop.size:

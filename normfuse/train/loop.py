@@ -187,7 +187,7 @@ class _Trainer:
 
 
 def _loader(cfg: TrainConfig, dataset, dist: Distributed, stage: int) -> tuple[DataLoader, Any, torch.Generator]:
-    sampler = None
+    sampler: Any = None
     if dist.world > 1:
         from torch.utils.data.distributed import DistributedSampler
 

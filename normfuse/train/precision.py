@@ -33,7 +33,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -85,35 +85,15 @@ def simulated_bf16(net: nn.Module, error_scale: float = 1.0) -> Iterator[nn.Modu
 
     patched: list[tuple[nn.Module, str]] = []
     handles = []
-
-    def conv_forward(m: nn.Conv2d, bf16: bool):
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            if not bf16:
-                return m._conv_forward(rnd(x), m.weight, m.bias)
-            bias = None if m.bias is None else rnd(m.bias)
-            return rnd(m._conv_forward(rnd(x), rnd(m.weight), bias))
-
-        return forward
-
-    def modulation(m: PEAN):
-        def rounded(cond: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-            gamma, beta = PEAN.modulation(m, cond, size)
-            return rnd(gamma), rnd(beta)
-
-        return rounded
-
-    def round_output(mod: nn.Module, inp, out: torch.Tensor) -> torch.Tensor:
-        return rnd(out)
-
     try:
         for name, m in net.named_modules():
             if isinstance(m, nn.Conv2d) and _float32_layer(name) != "image":
-                m.forward = conv_forward(m, bf16=_float32_layer(name) is None)
+                m.forward = _rounded_conv_forward(m, rnd, bf16=_float32_layer(name) is None)  # type: ignore[assignment]
                 patched.append((m, "forward"))
             elif isinstance(m, (Norm2d, PEAN)):
-                handles.append(m.register_forward_hook(round_output))
+                handles.append(m.register_forward_hook(lambda _mod, _inp, out: rnd(out)))
                 if isinstance(m, PEAN):
-                    m.modulation = modulation(m)
+                    m.modulation = _rounded_modulation(m, rnd)  # type: ignore[assignment]
                     patched.append((m, "modulation"))
         yield net
     finally:
@@ -121,6 +101,31 @@ def simulated_bf16(net: nn.Module, error_scale: float = 1.0) -> Iterator[nn.Modu
             delattr(m, attr)  # back to the class's method
         for h in handles:
             h.remove()
+
+
+Rounding = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _rounded_conv_forward(m: nn.Conv2d, rnd: Rounding, bf16: bool) -> Rounding:
+    """``m.forward`` rounding the input (and, for a bf16 layer, weight, bias and output) with ``rnd``."""
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if not bf16:
+            return m._conv_forward(rnd(x), m.weight, m.bias)
+        bias = None if m.bias is None else rnd(m.bias)
+        return rnd(m._conv_forward(rnd(x), rnd(m.weight), bias))
+
+    return forward
+
+
+def _rounded_modulation(m: PEAN, rnd: Rounding) -> Callable[[torch.Tensor, tuple[int, int]], tuple[torch.Tensor, torch.Tensor]]:
+    """``m.modulation`` with ``gamma`` and ``beta`` rounded by ``rnd``."""
+
+    def rounded(cond: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        gamma, beta = PEAN.modulation(m, cond, size)
+        return rnd(gamma), rnd(beta)
+
+    return rounded
 
 
 def bf16_gap_loss(exact: torch.Tensor, rounded: torch.Tensor, tolerance: float = 0.5) -> torch.Tensor:

@@ -85,7 +85,8 @@ class TrainStep(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and not w.freeze_encoder):
             feats = self.net.encode(torch.cat([ir, vis]))
         fi, fv = _halves(feats, b)
-        loss, parts = torch.zeros((), device=ir.device), {}
+        loss = torch.zeros((), device=ir.device)
+        parts: dict[str, float] = {}
         if w.reconstruction:
             recon = self.net.decoder(feats)
             loss, parts = normfuse_loss(ir, vis, fi, fv, recon[:b], recon[b:], w.letter)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..images import gray8_triplet, to_levels8
+from ..images import check_same_size, gray8_triplet, to_levels8
 from ..registry import DEFAULT_METRICS, METRICS
 from .base import CONVENTIONS, Convention, MetricSpec, get_convention, list_conventions, register_convention
 from .cddfuse import CDDFUSE
@@ -78,7 +78,7 @@ for _conv in (NORMFUSE, TANG_MATLAB, TANG_2022, CDDFUSE, VIFB):
     register_convention(_conv)
 
 
-def compute_convention(fused, ir, vis, names=None, convention: "str | Convention" = "normfuse") -> dict[str, float]:
+def compute_convention(fused, ir, vis, names=None, convention: str | Convention = "normfuse") -> dict[str, float]:
     """Metrics of one fused image under a non-default ``convention`` (``metrics.compute`` calls this).
 
     Images are reduced to 8-bit levels as for the standard metrics (colour kept for a colour
@@ -104,14 +104,10 @@ def compute_convention(fused, ir, vis, names=None, convention: "str | Convention
             f, a, b = gray8_triplet(f.astype(np.uint8), ir, vis)
         else:
             a, b = (None if s is None else to_levels8(s) for s in (ir, vis))
-            for label, s in (("ir", a), ("vis", b)):
-                if s is not None and s.shape[:2] != f.shape[:2]:
-                    raise ValueError(
-                        f"fused image is {f.shape[0]}x{f.shape[1]} (HxW) but {label} image is "
-                        f"{s.shape[0]}x{s.shape[1]}; all three images must have the same size"
-                    )
+            check_same_size(f, a, b)
     else:
         f, a, b = gray8_triplet(fused, ir, vis)
     dt = np.float32 if conv.dtype == "float32" else np.float64
-    f, a, b = (None if x is None else x.astype(dt) for x in (f, a, b))
+    f = f.astype(dt)
+    a, b = (None if x is None else x.astype(dt) for x in (a, b))
     return {s.name: float(s.func(f, a, b)) if s.needs_sources else float(s.func(f)) for s in specs}

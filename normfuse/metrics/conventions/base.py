@@ -14,16 +14,16 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Mapping
 
 __all__ = ["MetricSpec", "Convention", "register_convention", "get_convention", "list_conventions", "CONVENTIONS"]
 
-_CONVENTIONS: dict[str, "Convention"] = {}
+_CONVENTIONS: dict[str, Convention] = {}
 
 #: Read-only view ``name -> Convention`` of every registered convention.
-CONVENTIONS: Mapping[str, "Convention"] = MappingProxyType(_CONVENTIONS)
+CONVENTIONS: Mapping[str, Convention] = MappingProxyType(_CONVENTIONS)
 
 #: Other names accepted for metrics of a convention (the reference codes' own names).
 ALIASES = {"AG": "MG", "VIFF": "VIF", "STD": "SD", "VARIANCE": "SD"}
@@ -129,7 +129,7 @@ def register_convention(conv: Convention) -> Convention:
     return conv
 
 
-def get_convention(name: "str | Convention") -> Convention:
+def get_convention(name: str | Convention) -> Convention:
     """The :class:`Convention` called ``name`` (case-insensitive; a ``Convention`` is returned as is).
 
     Raises:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from ..vif import _filter_valid, _window_1d
 
 __all__ = ["round_away", "entropy_bits", "joint_entropy_bits", "corr", "qabf_code", "vifp_code", "QABF_CONSTANTS"]
