@@ -74,13 +74,13 @@ def test_robustness_metrics_on_a_real_night_pair(data_dir):
     from normfuse.io import read_image, to_gray
 
     stem, ir_path, vis_path = dataset_pairs("llvip", data_dir)[0]
-    ir, vis = (np.rint(to_gray(read_image(p)) * 255) for p in (ir_path, vis_path))
+    ir, vis = (np.rint(to_gray(read_image(p)) * 255).astype(np.uint8) for p in (ir_path, vis_path))
     # the maximum keeps every bright pixel; a fused image darkened 20x crushes part of the scene
     assert metrics.compute(np.maximum(ir, vis).astype(np.uint8), ir, vis, ["CRUSH"])["CRUSH"] == 0.0
-    dark = np.floor(np.maximum(ir, vis) / 20).astype(np.uint8)
+    dark = (np.maximum(ir, vis) // 20).astype(np.uint8)
     assert metrics.compute(dark, ir, vis, ["CRUSH"])["CRUSH"] > 0.2
     # the IR image carries all of its warm targets, the visible none, a 3:1 blend about three quarters
     share = lambda f: metrics.compute(np.rint(f).astype(np.uint8), ir, vis, ["IRshare"])["IRshare"]  # noqa: E731
     assert share(ir) == pytest.approx(1.0, abs=1e-9) and share(vis) == pytest.approx(0.0, abs=1e-9)
-    assert share(0.75 * ir + 0.25 * vis) == pytest.approx(0.75, abs=0.01)
+    assert share(0.75 * ir.astype(float) + 0.25 * vis) == pytest.approx(0.75, abs=0.01)
     assert not metrics.get("CRUSH").higher_is_better and metrics.get("IRshare").higher_is_better

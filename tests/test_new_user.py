@@ -197,7 +197,7 @@ def test_fuse_features_takes_the_documented_rule_strings(bundled, sample):
         bundled.fuse_features(a, b, rule=3)
     with pytest.raises(ValueError, match=r"STRUCTURE:DETAIL:SKIP \('sum:max:sum'\), got 'sum:max'"):
         bundled.fuse_features(a, b, rule="sum:max")
-    with pytest.raises(ValueError, match=r"FusionRule.detail must be sum, mean, max, ir or vis; got 'maximum'"):
+    with pytest.raises(ValueError, match=r"FusionRule.detail must be 'sum', 'mean', 'max', 'ir' or 'vis'; got 'maximum'"):
         bundled.fuse(*sample, rule="sum:maximum:sum")
 
 

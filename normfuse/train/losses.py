@@ -117,7 +117,7 @@ def fusion_loss(
 
     Examples:
         >>> x = torch.rand(2, 1, 32, 32)
-        >>> total, parts = fusion_loss(x, x * 0.5, x, FusionLossWeights(ssim=0.0, gradient_gain=1.0))
+        >>> total, parts = fusion_loss(x, x * 0.5, x, FusionLossWeights(ssim=0.0, gradient_gain=1.0, base_sigma=0.0))
         >>> round(total.item(), 6), parts["int"]
         (0.0, 0.0)
     """
