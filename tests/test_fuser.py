@@ -125,10 +125,12 @@ def test_devices_and_precision(tno_pair):
 
 
 def test_auto_precision_is_bf16_only_for_a_tolerant_model_on_a_bf16_cpu(tmp_path, model_120ep):
-    bundled = NormFuser.from_pretrained(device="cpu")
+    bundled = NormFuser.from_pretrained("normfuse-roadscene", device="cpu")
     assert bundled.config.bf16_tolerant  # it passes benchmarks/bench_precision.py
     assert bundled.precision == ("bf16" if cpu_supports_bf16() else "fp32")
-    assert NormFuser.from_pretrained(device="cpu", precision="fp32").precision == "fp32"  # asking wins
+    assert NormFuser.from_pretrained("normfuse-roadscene", device="cpu", precision="fp32").precision == "fp32"
+    default = NormFuser.from_pretrained(device="cpu")  # not trained for bfloat16: fp32 everywhere under auto
+    assert not default.config.bf16_tolerant and default.precision == "fp32"
     assert NormFuser(NormFuseConfig(width=8), device="cpu").precision == "fp32"  # new weights: not checked
     old = NormFuser.from_pretrained(model_120ep, device="cpu")
     assert not old.config.bf16_tolerant and old.precision == "fp32"  # fails the one-grey-level rule
