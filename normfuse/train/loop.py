@@ -67,11 +67,16 @@ def _stage(cfg: TrainConfig, epoch: int) -> int:
     return 1 if epoch < cfg.epochs else 2
 
 
+def _encoder_frozen(cfg: TrainConfig, stage: int) -> bool:
+    """Whether this stage trains the decoder only (the fusion stage with ``freeze_encoder``)."""
+    return stage == 2 and cfg.freeze_encoder
+
+
 def _optimizer(cfg: TrainConfig, net: NormFuseNet, stage: int):
     if stage == 1:
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step_epochs, gamma=cfg.lr_gamma)
-    params = net.decoder.parameters() if cfg.freeze_encoder else net.parameters()
+    params = net.decoder.parameters() if _encoder_frozen(cfg, stage) else net.parameters()
     opt = torch.optim.Adam(params, lr=cfg.fusion_lr)
     return opt, torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
 
@@ -80,7 +85,6 @@ def _step_weights(cfg: TrainConfig, stage: int) -> StepWeights:
     return StepWeights(
         letter=LossWeights(**cfg.loss),
         reconstruction=1.0 if stage == 1 else cfg.reconstruction,
-        freeze_encoder=stage == 2 and cfg.freeze_encoder,
         fusion=FusionLossWeights(**cfg.fusion_loss) if stage == 2 else None,
         bf16_consistency=cfg.bf16_consistency,
         bf16_error_scale=cfg.bf16_error_scale,
@@ -113,7 +117,8 @@ class _Trainer:
 
     def enter_stage(self, stage: int, state: dict[str, Any] | None = None) -> None:
         self.stage = stage
-        self.net.encoder.requires_grad_(not (stage == 2 and self.cfg.freeze_encoder))
+        # a frozen encoder's parameters need no gradient, so autograd records nothing through it
+        self.net.encoder.requires_grad_(not _encoder_frozen(self.cfg, stage))
         self.opt, self.sched = _optimizer(self.cfg, self.net, stage)
         if state is not None:
             self.opt.load_state_dict(state["optimizer"])
@@ -129,7 +134,7 @@ class _Trainer:
 
     def _train_mode(self) -> None:
         self.net.train()
-        if self.stage == 2 and self.cfg.freeze_encoder:
+        if _encoder_frozen(self.cfg, self.stage):
             self.net.encoder.eval()
         if self.cfg.freeze_norm_stats:
             for m in self.net.modules():

@@ -36,7 +36,6 @@ class StepWeights:
     Attributes:
         letter: the letter's loss weights.
         reconstruction: factor on the letter's loss (1 in stage 1; 0: not computed).
-        freeze_encoder: the encoder runs without gradients (the fusion stage trains the decoder).
         fusion: weights of the fusion-stage loss, or ``None`` (stage 1: no fusion loss).
         bf16_consistency: weight of the bfloat16-versus-float32 gap of the fused image.
         bf16_error_scale: that simulation's rounding error in multiples of bfloat16's.
@@ -45,7 +44,6 @@ class StepWeights:
 
     letter: LossWeights = field(default_factory=LossWeights)
     reconstruction: float = 1.0
-    freeze_encoder: bool = False
     fusion: FusionLossWeights | None = None
     bf16_consistency: float = 0.0
     bf16_error_scale: float = 1.0
@@ -82,8 +80,7 @@ class TrainStep(nn.Module):
     def forward(self, ir: torch.Tensor, vis: torch.Tensor, teacher_fused: torch.Tensor | None = None):
         w = self.weights
         b = ir.shape[0]
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not w.freeze_encoder):
-            feats = self.net.encode(torch.cat([ir, vis]))
+        feats = self.net.encode(torch.cat([ir, vis]))
         fi, fv = _halves(feats, b)
         loss = torch.zeros((), device=ir.device)
         parts: dict[str, float] = {}
