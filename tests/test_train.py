@@ -13,9 +13,18 @@ import torch
 from normfuse import NormFuser
 from normfuse.devices import cpu_supports_bf16
 from normfuse.network import Features
+from normfuse.train.config import FusionLossWeights
 from normfuse.train.data import CropPolicy, PairedImageFolder
 from normfuse.train.loop import TrainConfig, train
-from normfuse.train.losses import LossWeights, decomposition_loss, gradient_loss, normfuse_loss, reconstruction_error
+from normfuse.train.losses import (
+    LossWeights,
+    decomposition_loss,
+    fusion_loss,
+    gradient_loss,
+    intensity_target,
+    normfuse_loss,
+    reconstruction_error,
+)
 
 
 def _feats(seed: int) -> Features:
@@ -44,6 +53,31 @@ def test_loss_terms_on_known_inputs():
     w = LossWeights(a2=1.0, a3=0.0, a4=0.0)
     _, parts = normfuse_loss(x, y, a, b, y, x, w)
     assert parts["total"] == pytest.approx(parts["de"] + parts["rec_ir"], rel=1e-5)
+
+
+def test_intensity_target_detail_gain_floor_and_contrast_term_on_a_real_pair(tno_pair):
+    import kornia
+
+    ir, vis = (torch.from_numpy(x).float()[None, None] / 255 for x in tno_pair)
+    plain = intensity_target(ir, vis, base_sigma=10.0, ir_priority=0.5)
+    gained = intensity_target(ir, vis, base_sigma=10.0, ir_priority=0.5, detail_gain=2.0)
+    floored = intensity_target(ir, vis, base_sigma=10.0, ir_priority=0.5, floor=0.5)
+    blur = lambda x: kornia.filters.gaussian_blur2d(x, (61, 61), (10.0, 10.0), border_type="reflect")  # noqa: E731
+    brighter = torch.maximum(blur(ir), blur(vis))
+    # the detail gain raises local contrast (energy above the base's band), the base stays
+    high = lambda t: (t - blur(t)).abs().mean().item()  # noqa: E731
+    assert high(gained) > 1.5 * high(plain)
+    assert (blur(gained) - blur(plain)).abs().mean().item() < 0.02
+    # the floor lifts what falls below half the brighter base, and only that
+    assert bool((floored >= (0.5 * brighter).clamp(max=1.0) - 1e-6).all())
+    below = plain < 0.5 * brighter
+    assert bool(below.any()) and torch.equal(floored[~below], plain[~below])
+    # the contrast term is zero for the target itself and grows as the image flattens
+    w = FusionLossWeights(intensity=0.0, gradient=0.0, ssim=0.0, contrast=1.0)
+    t = intensity_target(ir, vis, w.base_sigma, w.ir_priority, w.detail_gain, w.floor)
+    assert fusion_loss(ir, vis, t, w)[1]["fcontrast"] == pytest.approx(0.0, abs=1e-6)
+    flat = lambda k: t.mean() + k * (t - t.mean())  # noqa: E731
+    assert 0 < fusion_loss(ir, vis, flat(0.8), w)[1]["fcontrast"] < fusion_loss(ir, vis, flat(0.5), w)[1]["fcontrast"]
 
 
 def test_dataset_centre_crop_and_errors(small_data, tmp_path):

@@ -80,15 +80,31 @@ class FusionLossWeights:
             the IR base (``0``: the brighter base; ``0.5``: half-way), so that
             warm targets keep their contrast against a bright visible
             background; dark visible scenes keep the (brighter) IR base.
+        detail_gain: with ``base_sigma > 0``, scales the stronger detail in the
+            target (``> 1``: local contrast above either source's, an unsharp
+            mask of the fused base; ``1``: the stronger detail as it is).
+        floor: the target never falls below this fraction of the brighter
+            base, so that no region where a source has signal turns black
+            (``0``: no floor).
+        dark: weight of the dark term, the mean of how far the fused image
+            falls below ``floor`` times the brighter base (a one-sided
+            penalty: a black crush costs more than the L1 towards the target).
+        contrast: weight of the contrast term, the L1 distance between the
+            standard deviations of the fused image and of the intensity target
+            (per image), which keeps the fused image's global contrast.
         ssim_window: SSIM window side.
     """
 
-    intensity: float = 1.0
+    intensity: float = 4.0
     gradient: float = 10.0
-    ssim: float = 1.0
+    ssim: float = 0.25
     gradient_gain: float = 1.5
     base_sigma: float = 10.0
     ir_priority: float = 0.5
+    detail_gain: float = 2.0
+    floor: float = 0.3
+    dark: float = 30.0
+    contrast: float = 4.0
     ssim_window: int = 11
 
 @dataclass(frozen=True)

@@ -77,13 +77,23 @@ def _gradient_magnitude(x: torch.Tensor) -> torch.Tensor:
     return kornia.filters.spatial_gradient(x.float(), mode="sobel").abs().sum(2)
 
 
-def intensity_target(ir: torch.Tensor, vis: torch.Tensor, base_sigma: float = 0.0, ir_priority: float = 0.0
-                     ) -> torch.Tensor:
+def _base(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of ``sigma`` pixels (reflect borders); ``sigma <= 0``: ``x`` itself."""
+    if sigma <= 0:
+        return x
+    k = 2 * round(3 * sigma) + 1
+    return kornia.filters.gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="reflect")
+
+
+def intensity_target(ir: torch.Tensor, vis: torch.Tensor, base_sigma: float = 0.0, ir_priority: float = 0.0,
+                     detail_gain: float = 1.0, floor: float = 0.0) -> torch.Tensor:
     """What the fused image's intensity is pulled towards (see :class:`~normfuse.train.config.FusionLossWeights`).
 
-    ``base_sigma = 0``: ``max(I, V)``; else ``max(B_I, B_V) - p relu(B_V - B_I) + D`` clipped
-    to [0, 1], with ``B`` the Gaussian blur of ``base_sigma``, ``p`` the ``ir_priority`` and
-    ``D`` whichever of ``I - B_I``, ``V - B_V`` is larger in magnitude.
+    ``base_sigma = 0``: ``max(I, V)``; else
+    ``max(max(B_I, B_V) - p relu(B_V - B_I) + g D, f max(B_I, B_V))`` clipped to
+    [0, 1], with ``B`` the Gaussian blur of ``base_sigma``, ``p`` the
+    ``ir_priority``, ``D`` whichever of ``I - B_I``, ``V - B_V`` is larger in
+    magnitude, ``g`` the ``detail_gain`` and ``f`` the ``floor``.
 
     Examples:
         >>> i, v = torch.full((1, 1, 32, 32), 0.6), torch.full((1, 1, 32, 32), 0.7)
@@ -94,12 +104,14 @@ def intensity_target(ir: torch.Tensor, vis: torch.Tensor, base_sigma: float = 0.
     """
     if base_sigma <= 0:
         return torch.maximum(ir, vis)
-    k = 2 * round(3 * base_sigma) + 1
-    blur = lambda x: kornia.filters.gaussian_blur2d(x, (k, k), (base_sigma, base_sigma), border_type="reflect")  # noqa: E731
-    bi, bv = blur(ir), blur(vis)
+    bi, bv = _base(ir, base_sigma), _base(vis, base_sigma)
     di, dv = ir - bi, vis - bv
-    base = torch.maximum(bi, bv) - ir_priority * torch.relu(bv - bi)
-    return (base + torch.where(di.abs() >= dv.abs(), di, dv)).clamp(0, 1)
+    brighter = torch.maximum(bi, bv)
+    base = brighter - ir_priority * torch.relu(bv - bi)
+    target = base + detail_gain * torch.where(di.abs() >= dv.abs(), di, dv)
+    if floor > 0:
+        target = torch.maximum(target, floor * brighter)
+    return target.clamp(0, 1)
 
 
 def fusion_loss(
@@ -108,12 +120,16 @@ def fusion_loss(
     """Unsupervised fusion objective of a fused image and its sources, all ``(B, 1, H, W)`` in [0, 1].
 
     ``intensity * |F - T|_1 + gradient * | |grad F| - g max(|grad I|, |grad V|) |_1
-    + ssim * ((1 - SSIM(F, I)) + (1 - SSIM(F, V))) / 2`` (means over pixels;
-    ``|grad|`` is the sum of the absolute Sobel derivatives, ``g`` the
-    ``gradient_gain``, ``T`` the :func:`intensity_target`).
+    + ssim * ((1 - SSIM(F, I)) + (1 - SSIM(F, V))) / 2
+    + dark * mean(relu(f max(B_I, B_V) - F)) + contrast * |std(F) - std(T)|_1``
+    (means over pixels, standard deviations per image; ``|grad|`` is the sum
+    of the absolute Sobel derivatives, ``g`` the ``gradient_gain``, ``T`` the
+    :func:`intensity_target`, ``B`` its bases and ``f`` the ``floor``).  Terms
+    of weight 0 are not computed.
 
     Returns:
-        the total and its parts (``int``, ``fgrad``, ``fssim``) as floats.
+        the total and its parts (``int``, ``fgrad``, ``fssim``, ``fdark``,
+        ``fcontrast``; those computed) as floats.
 
     Examples:
         >>> x = torch.rand(2, 1, 32, 32)
@@ -123,11 +139,21 @@ def fusion_loss(
     """
     w = FusionLossWeights() if w is None else w
     fused, ir, vis = fused.float(), ir.float(), vis.float()
-    intensity = F.l1_loss(fused, intensity_target(ir, vis, w.base_sigma, w.ir_priority))
+    t = intensity_target(ir, vis, w.base_sigma, w.ir_priority, w.detail_gain, w.floor)
+    intensity = F.l1_loss(fused, t)
     target = w.gradient_gain * torch.maximum(_gradient_magnitude(ir), _gradient_magnitude(vis))
     grad = F.l1_loss(_gradient_magnitude(fused), target)
     total = w.intensity * intensity + w.gradient * grad
     parts = {"int": intensity.item(), "fgrad": grad.item()}
+    if w.dark:
+        floor = w.floor * torch.maximum(_base(ir, w.base_sigma), _base(vis, w.base_sigma))
+        dark = torch.relu(floor - fused).mean()
+        total = total + w.dark * dark
+        parts["fdark"] = dark.item()
+    if w.contrast:
+        contrast = F.l1_loss(fused.std(dim=(1, 2, 3)), t.std(dim=(1, 2, 3)))
+        total = total + w.contrast * contrast
+        parts["fcontrast"] = contrast.item()
     if w.ssim:
         ssim = (kornia.losses.ssim_loss(fused, ir, w.ssim_window) + kornia.losses.ssim_loss(fused, vis, w.ssim_window))
         total = total + w.ssim * ssim
