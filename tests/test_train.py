@@ -78,6 +78,11 @@ def test_intensity_target_detail_gain_floor_and_contrast_term_on_a_real_pair(tno
     assert fusion_loss(ir, vis, t, w)[1]["fcontrast"] == pytest.approx(0.0, abs=1e-6)
     flat = lambda k: t.mean() + k * (t - t.mean())  # noqa: E731
     assert 0 < fusion_loss(ir, vis, flat(0.8), w)[1]["fcontrast"] < fusion_loss(ir, vis, flat(0.5), w)[1]["fcontrast"]
+    # the dark term: nothing for the (floored) target, the shortfall below 0.3 x the brighter base otherwise
+    w = FusionLossWeights(intensity=0.0, gradient=0.0, ssim=0.0, contrast=0.0, dark=1.0)
+    assert fusion_loss(ir, vis, t, w)[1]["fdark"] == 0.0
+    dark = fusion_loss(ir, vis, 0.1 * t, w)[1]["fdark"]
+    assert dark == pytest.approx(torch.relu(0.3 * brighter - 0.1 * t).mean().item(), rel=1e-4) and dark > 0.01
 
 
 def test_dataset_centre_crop_and_errors(small_data, tmp_path):
