@@ -85,6 +85,24 @@ def test_intensity_target_detail_gain_floor_and_contrast_term_on_a_real_pair(tno
     assert dark == pytest.approx(torch.relu(0.3 * brighter - 0.1 * t).mean().item(), rel=1e-4) and dark > 0.01
 
 
+def test_detail_balance_keeps_the_warm_targets_of_a_flattened_thermal_image(tno_pair):
+    """``detail_balance`` 1 compares each source's detail with its own contrast: flattening the IR image
+    (contrast x 0.2, a mid-grey thermal background) leaves the target's IR target share where it was
+    (measured on TNO 17: 0.989 -> 0.983), while raw magnitudes (0) lose the targets (0.976 -> 0.599)."""
+    from normfuse.metrics.robustness import ir_target_share
+
+    ir, vis = (x.astype("float64") for x in tno_pair)
+    flat = ir.mean() + 0.2 * (ir - ir.mean())
+
+    def share(i, balance):
+        t = intensity_target(torch.from_numpy(i / 255).float()[None, None], torch.from_numpy(vis / 255).float()[None, None],
+                             base_sigma=10.0, ir_priority=0.5, detail_gain=2.0, floor=0.3, detail_balance=balance)
+        return ir_target_share(t[0, 0].numpy() * 255, i, vis)
+
+    assert share(flat, 1.0) > 0.9 and abs(share(flat, 1.0) - share(ir, 1.0)) < 0.05
+    assert share(flat, 0.0) < 0.7 < share(ir, 0.0)
+
+
 def test_dataset_centre_crop_and_errors(small_data, tmp_path):
     ds = PairedImageFolder(small_data, crop=CropPolicy(size=64))
     assert len(ds) == 6

@@ -83,6 +83,11 @@ class FusionLossWeights:
         detail_gain: with ``base_sigma > 0``, scales the stronger detail in the
             target (``> 1``: local contrast above either source's, an unsharp
             mask of the fused base; ``1``: the stronger detail as it is).
+        detail_balance: how the stronger detail is chosen: ``|D_I| / s_I ** b``
+            against ``|D_V| / s_V ** b``, with ``s`` the standard deviation of
+            each source's detail over the image and ``b`` this value (``0``:
+            raw magnitudes; ``1``: relative to each source's own contrast, so a
+            faint warm target in a flat thermal image counts).
         floor: the target never falls below this fraction of the brighter
             base, so that no region where a source has signal turns black
             (``0``: no floor).
@@ -102,6 +107,7 @@ class FusionLossWeights:
     base_sigma: float = 10.0
     ir_priority: float = 0.5
     detail_gain: float = 2.0
+    detail_balance: float = 0.0
     floor: float = 0.3
     dark: float = 30.0
     contrast: float = 4.0

@@ -86,14 +86,16 @@ def _base(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def intensity_target(ir: torch.Tensor, vis: torch.Tensor, base_sigma: float = 0.0, ir_priority: float = 0.0,
-                     detail_gain: float = 1.0, floor: float = 0.0) -> torch.Tensor:
+                     detail_gain: float = 1.0, floor: float = 0.0, detail_balance: float = 0.0) -> torch.Tensor:
     """What the fused image's intensity is pulled towards (see :class:`~normfuse.train.config.FusionLossWeights`).
 
     ``base_sigma = 0``: ``max(I, V)``; else
     ``max(max(B_I, B_V) - p relu(B_V - B_I) + g D, f max(B_I, B_V))`` clipped to
     [0, 1], with ``B`` the Gaussian blur of ``base_sigma``, ``p`` the
     ``ir_priority``, ``D`` whichever of ``I - B_I``, ``V - B_V`` is larger in
-    magnitude, ``g`` the ``detail_gain`` and ``f`` the ``floor``.
+    magnitude (each divided by ``s ** detail_balance``, ``s`` the standard
+    deviation of that source's detail over the image), ``g`` the
+    ``detail_gain`` and ``f`` the ``floor``.
 
     Examples:
         >>> i, v = torch.full((1, 1, 32, 32), 0.6), torch.full((1, 1, 32, 32), 0.7)
@@ -108,7 +110,9 @@ def intensity_target(ir: torch.Tensor, vis: torch.Tensor, base_sigma: float = 0.
     di, dv = ir - bi, vis - bv
     brighter = torch.maximum(bi, bv)
     base = brighter - ir_priority * torch.relu(bv - bi)
-    target = base + detail_gain * torch.where(di.abs() >= dv.abs(), di, dv)
+    si = di.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3) ** detail_balance
+    sv = dv.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3) ** detail_balance
+    target = base + detail_gain * torch.where(di.abs() * sv >= dv.abs() * si, di, dv)
     if floor > 0:
         target = torch.maximum(target, floor * brighter)
     return target.clamp(0, 1)
@@ -139,7 +143,7 @@ def fusion_loss(
     """
     w = FusionLossWeights() if w is None else w
     fused, ir, vis = fused.float(), ir.float(), vis.float()
-    t = intensity_target(ir, vis, w.base_sigma, w.ir_priority, w.detail_gain, w.floor)
+    t = intensity_target(ir, vis, w.base_sigma, w.ir_priority, w.detail_gain, w.floor, w.detail_balance)
     intensity = F.l1_loss(fused, t)
     target = w.gradient_gain * torch.maximum(_gradient_magnitude(ir), _gradient_magnitude(vis))
     grad = F.l1_loss(_gradient_magnitude(fused), target)
