@@ -31,14 +31,6 @@ STRESSES = {
 }
 
 
-def _grey(path) -> np.ndarray:
-    """An image file as float64 grey levels 0-255 (luminance of colour images)."""
-    from normfuse.io import read_image, to_gray
-
-    x = to_gray(read_image(path))
-    return x.astype(np.float64) if x.dtype == np.uint8 else np.rint(x * 255.0)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="folder holding tno/, roadscene/, llvip/ (default: $NORMFUSE_DATA or ../shared/data)")
@@ -49,6 +41,7 @@ def main() -> None:
 
     from normfuse import NormFuser
     from normfuse.evaluation import dataset_pairs
+    from normfuse.metrics import to_gray8
     from normfuse.metrics.robustness import crushed_fraction, ir_target_share
 
     fusers = {m: NormFuser.from_pretrained(m, device="cpu", precision="fp32") for m in args.models}
@@ -56,7 +49,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for ds in args.datasets:
         pairs = dataset_pairs(ds, args.data or data_root())[:: args.every]
-        grey = [(_grey(ip), _grey(vp)) for _, ip, vp in pairs]
+        grey = [(to_gray8(ip), to_gray8(vp)) for _, ip, vp in pairs]
         for change, (to_ir, to_vis) in STRESSES.items():
             crush: dict[str, list[float]] = {m: [] for m in fusers}
             share: dict[str, list[float]] = {m: [] for m in fusers}

@@ -106,7 +106,13 @@ def intensity_target(ir: torch.Tensor, vis: torch.Tensor, base_sigma: float = 0.
     """
     if base_sigma <= 0:
         return torch.maximum(ir, vis)
-    bi, bv = _base(ir, base_sigma), _base(vis, base_sigma)
+    return _target_from_bases(ir, vis, _base(ir, base_sigma), _base(vis, base_sigma), ir_priority, detail_gain, floor,
+                              detail_balance)
+
+
+def _target_from_bases(ir: torch.Tensor, vis: torch.Tensor, bi: torch.Tensor, bv: torch.Tensor, ir_priority: float,
+                       detail_gain: float, floor: float, detail_balance: float) -> torch.Tensor:
+    """:func:`intensity_target` (``base_sigma > 0``) from the sources' bases ``bi``, ``bv``."""
     di, dv = ir - bi, vis - bv
     brighter = torch.maximum(bi, bv)
     base = brighter - ir_priority * torch.relu(bv - bi)
@@ -143,14 +149,18 @@ def fusion_loss(
     """
     w = FusionLossWeights() if w is None else w
     fused, ir, vis = fused.float(), ir.float(), vis.float()
-    t = intensity_target(ir, vis, w.base_sigma, w.ir_priority, w.detail_gain, w.floor, w.detail_balance)
+    bi, bv = _base(ir, w.base_sigma), _base(vis, w.base_sigma)  # once, for the target and the dark term
+    if w.base_sigma <= 0:
+        t = torch.maximum(ir, vis)
+    else:
+        t = _target_from_bases(ir, vis, bi, bv, w.ir_priority, w.detail_gain, w.floor, w.detail_balance)
     intensity = F.l1_loss(fused, t)
     target = w.gradient_gain * torch.maximum(_gradient_magnitude(ir), _gradient_magnitude(vis))
     grad = F.l1_loss(_gradient_magnitude(fused), target)
     total = w.intensity * intensity + w.gradient * grad
     parts = {"int": intensity.item(), "fgrad": grad.item()}
     if w.dark:
-        floor = w.floor * torch.maximum(_base(ir, w.base_sigma), _base(vis, w.base_sigma))
+        floor = w.floor * torch.maximum(bi, bv)
         dark = torch.relu(floor - fused).mean()
         total = total + w.dark * dark
         parts["fdark"] = dark.item()
