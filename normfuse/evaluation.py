@@ -96,10 +96,8 @@ def dataset_pairs(name: str, root: str | os.PathLike | None = None) -> list[tupl
         )
     if name != "tno":
         return [(p.name, p.ir, p.vis) for p in split_pairs(folder, folder / "split.json", "test")]
-    matching = match_pairs(folder / "ir", folder / "vis")
-    if matching.unmatched:
-        raise ValueError(f"the {name} data set in {str(folder)!r} has unpaired files: {matching.unmatched[0]}")
-    return [(p.name, p.ir, p.vis) for p in matching]
+    pairs = match_pairs(folder / "ir", folder / "vis").complete(f"the {name} data set in {str(folder)!r}")
+    return [(p.name, p.ir, p.vis) for p in pairs]
 
 
 def fuse_to_folder(method: Method, pairs, out_dir: str | os.PathLike, progress: bool = True) -> Path:

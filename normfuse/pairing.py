@@ -92,6 +92,17 @@ class Matching(list):
     def __repr__(self) -> str:
         return f"Matching({list.__repr__(self)}, unmatched={self.unmatched!r})"
 
+    def complete(self, where: str) -> list[Pair]:
+        """The pairs, when every file has its partner (a data set, not a batch run that skips).
+
+        Raises:
+            ValueError: some files are unmatched; the message names ``where`` and up to five of them.
+        """
+        if self.unmatched:
+            lonely = [str(u) for u in self.unmatched]
+            raise ValueError(f"{where}: {len(lonely)} images have no partner in the other folder, e.g. {lonely[:5]}")
+        return list(self)
+
 
 def _is_glob(spec: str) -> bool:
     return any(c in spec for c in _GLOB_CHARS)

@@ -41,11 +41,7 @@ def list_pairs(root: str | os.PathLike, split: str | os.PathLike | None = None, 
             raise FileNotFoundError(f"expected a folder {str(root / sub)!r} with the {sub} images")
     if split is not None:
         return split_pairs(root, split, subset)
-    matching = match_pairs(root / "ir", root / "vis")
-    if matching.unmatched:
-        lonely = [str(u) for u in matching.unmatched]
-        raise ValueError(f"{len(lonely)} images have no partner in the other folder, e.g. {lonely[:5]}")
-    return list(matching)
+    return match_pairs(root / "ir", root / "vis").complete(f"training pairs in {str(root)!r}")
 
 
 @dataclass(frozen=True)
