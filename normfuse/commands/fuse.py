@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,17 +82,27 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _say(msg: str) -> None:
+    """Print one line to stdout in one write, flushed: under torchrun the processes' lines never mix.
+
+    (``print`` writes the text and the newline separately, two system calls when
+    Python's output is unbuffered, e.g. ``PYTHONUNBUFFERED=1``.)
+    """
+    sys.stdout.write(msg + "\n")
+    sys.stdout.flush()
+
+
 def _err(msg: str) -> None:
     from tqdm.auto import tqdm
 
-    tqdm.write(msg, file=sys.stderr)  # does not break a running progress bar
+    tqdm.write(msg + "\n", file=sys.stderr, end="")  # one write; does not break a running progress bar
 
 
 def _report(msg: str) -> None:
     if msg.startswith(("failed:", "unmatched:")):
         _err(msg)
     else:
-        print(msg, flush=True)
+        _say(msg)
 
 
 def _load(args: argparse.Namespace, ranks):
@@ -183,16 +194,21 @@ def _pairs_and_output(args: argparse.Namespace, ir: str, vis: str) -> tuple[Matc
     return pairs, out_dir, fmt
 
 
-def _report_summary(args: argparse.Namespace, summary: Summary, ranks: Ranks, single: Matching | None) -> int:
-    """Print what was done (under torchrun: each process its line, the first the total); return the exit code."""
+def _report_summary(args: argparse.Namespace, summary: Summary, ranks: Ranks, single: Matching | None,
+                    listing: int = 0) -> int:
+    """Print what was done (under torchrun: each process its line, the first the total); return the exit code.
+
+    ``listing`` is a checksum of all the pairs this process found: under torchrun
+    the first process checks that every process found the same list.
+    """
     from ..runner import counts_line
 
     if single and not args.dry_run:
         pair = single[0]
         if summary.fused:
-            print(f"wrote {pair.output}")
+            _say(f"wrote {pair.output}")
         elif summary.skipped:
-            print(f"skipped {pair.output} (exists; pass --overwrite to replace it)")
+            _say(f"skipped {pair.output} (exists; pass --overwrite to replace it)")
     if len(summary.failed) > 1:
         names = [name for name, _ in summary.failed]
         shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
@@ -200,9 +216,13 @@ def _report_summary(args: argparse.Namespace, summary: Summary, ranks: Ranks, si
     counts = [len(summary.fused), len(summary.skipped), len(summary.failed)]
     seconds = summary.seconds
     if ranks.many:  # each process says what it did; the first one prints the total of all
-        print(f"rank {ranks.rank} of {ranks.world}: {summary.line()}", flush=True)
+        _say(f"rank {ranks.rank} of {ranks.world}: {summary.line()}")
         counts = [int(c) for c in ranks.all_reduce(counts)]
         seconds = ranks.all_reduce([seconds], op="max")[0]
+        if not ranks.agree(listing):
+            _err("normfuse fuse: error: the processes found different lists of pairs (were files added or removed "
+                 "while they started?), so some pairs may be missing: run the same command again to finish")
+            counts[2] += 1
         if ranks.rank > 0:
             return 0 if counts[2] == 0 else 1
     line = counts_line(counts[0], counts[1], counts[2], dry_run=summary.dry_run)
@@ -210,7 +230,7 @@ def _report_summary(args: argparse.Namespace, summary: Summary, ranks: Ranks, si
         line += f" in {seconds:.1f} s ({counts[0] / seconds:.2f} pairs/s)"
     if ranks.many:
         line += f" by {ranks.world} processes"
-    print(line, flush=True)
+    _say(line)
     return 0 if counts[2] == 0 else 1
 
 
@@ -245,4 +265,5 @@ def run(args: argparse.Namespace) -> int:
         thermal_range=args.thermal_range, overwrite=args.overwrite, dry_run=args.dry_run, workers=args.workers,
         progress=not args.quiet and not single and ranks.rank == 0, report=_report,
     )
-    return _report_summary(args, summary, ranks, mine if single else None)
+    listing = zlib.crc32("\n".join(f"{p.ir}\t{p.vis}" for p in pairs).encode())
+    return _report_summary(args, summary, ranks, mine if single else None, listing)
