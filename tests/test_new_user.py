@@ -243,19 +243,19 @@ def test_tiny_pair_is_refused_with_the_minimum_size(bundled):
     assert bundled.fuse(np.full((8, 8), 100, np.uint8), np.full((8, 8), 50, np.uint8)).shape == (8, 8)
 
 
-def test_12_bit_data_in_uint16_warns_and_points_to_percentile(bundled, sample):
+def test_12_bit_data_in_uint16_warns_under_dtype_and_points_to_auto(bundled, sample):
     from normfuse.inputs import NarrowRangeWarning
 
     ir12 = sample[0].astype(np.uint16) * 16  # 12-bit values 0..4080
-    with pytest.warns(NarrowRangeWarning, match=r"largest value is \d+ of 65535.*thermal_range='percentile'") as rec:
-        bundled.fuse(ir12, sample[1])
+    with pytest.warns(NarrowRangeWarning, match=r"values span \d+\.\.\d+ of 0\.\.65535.*thermal_range='auto'") as rec:
+        bundled.fuse(ir12, sample[1], thermal_range="dtype")
     assert rec[0].filename == __file__
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # full-range 16-bit data and a stretching policy say nothing
-        bundled.fuse(sample[0].astype(np.uint16) * 257, sample[1])
-        out = bundled.fuse(ir12, sample[1], thermal_range="percentile")
+        warnings.simplefilter("error")  # full-range 16-bit data and a stretching policy (the default) say nothing
+        bundled.fuse(sample[0].astype(np.uint16) * 257, sample[1], thermal_range="dtype")
+        out = bundled.fuse(ir12, sample[1])
     assert out.shape == sample[1].shape
 
 

@@ -65,8 +65,10 @@ def add_parser(sub) -> None:
     g.add_argument("--resize", choices=("ir", "vis"), default=None,
                    help="when sizes differ, resize the IR image to the visible size (ir) or the other way (vis); "
                         "default: such pairs fail")
-    g.add_argument("--thermal-range", choices=("dtype", "minmax", "percentile"), default="dtype",
-                   help="how IR values map to [0, 1]: by dtype range (default), per-image min-max or 1-99 percentile")
+    g.add_argument("--thermal-range", choices=("auto", "dtype", "minmax", "percentile"), default="auto",
+                   help="how IR values map to [0, 1]: auto (default) stretches 16-bit IR between its 1st and 99th "
+                        "percentiles and divides 8-bit IR by 255; dtype divides by the dtype's maximum; minmax and "
+                        "percentile stretch every image")
     g.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads for the model (default: torch's choice; 1 is often best on a busy machine)")
     g.add_argument("--tile-size", type=int, default=None,

@@ -1,0 +1,47 @@
+"""Defects a new user met in the second round (issue 21): 16-bit radiometric thermal data, alpha channels,
+``--device cuda`` without CUDA, messages and docs. Each test here failed before its fix.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from normfuse import NormFuser
+from normfuse.metrics import compute
+
+
+@pytest.fixture(scope="module")
+def trained(one_thread):
+    return NormFuser.from_pretrained(device="cpu", precision="fp32")
+
+
+# ---------------------------------------------------------------- item 2: radiometric 16-bit thermal data
+def test_radiometric_uint16_thermal_keeps_its_targets_by_default(trained, tno_pair):
+    from normfuse.inputs import NarrowRangeWarning
+
+    ir, vis = tno_pair
+    ir16 = (29000 + ir.astype(np.uint16) * 8).astype(np.uint16)  # 17-37 degrees C in centi-kelvin: 29000..31040
+    share8 = compute(trained.fuse(ir, vis), ir, vis, ["IRshare"])["IRshare"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default says nothing: it handles such data
+        share16 = compute(trained.fuse(ir16, vis), ir, vis, ["IRshare"])["IRshare"]
+    assert share8 > 0.8 and share16 > 0.8 * share8, (share8, share16)
+    with pytest.warns(NarrowRangeWarning, match=r"values span 29\d+\.\.3\d+ of 0\.\.65535.*thermal_range='auto'"):
+        flat = trained.fuse(ir16, vis, thermal_range="dtype")  # by the dtype's range: the targets are gone
+    assert compute(flat, ir, vis, ["IRshare"])["IRshare"] < 0.3
+    for trivial in (vis, np.maximum(ir, vis) // 2 + vis // 2):  # fusers that do not carry the targets
+        assert compute(trivial, ir, vis, ["IRshare"])["IRshare"] < 0.8 * share8
+    # 8-bit thermal input is unaffected by the default
+    np.testing.assert_array_equal(trained.fuse(ir, vis), trained.fuse(ir, vis, thermal_range="dtype"))
+
+
+def test_percentile_stretch_of_an_image_over_16_million_pixels():
+    from normfuse.inputs import prepare
+
+    big = np.random.default_rng(0).integers(29000, 31041, (4097, 4097), dtype=np.uint16)  # over torch.quantile's 2**24
+    luma = prepare(big, "ir", "percentile").luma  # the default policy for uint16 IR
+    assert luma.shape == (1, 1, 4097, 4097)
+    assert float(luma.min()) == 0 and float(luma.max()) == 1 and 0.45 < float(luma.mean()) < 0.55
