@@ -263,6 +263,37 @@ def test_resume_with_no_other_flag_keeps_the_runs_settings(small_data, tmp_path)
     assert NormFuser.from_pretrained(run / "final", device="cpu").config.width == 8
 
 
+def test_resume_of_a_finished_two_stage_run_extends_only_the_fusion_stage(small_data, tmp_path, monkeypatch, capsys):
+    import json
+
+    from normfuse.cli import main
+
+    small = ["--width", "8", "--crop-size", "48", "--batch-size", "6", "--fusion-batch-size", "6",
+             "--crops-per-image", "1", "--no-progress"]
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", str(small_data), "--out", "run", "--epochs", "1", "--fusion-epochs", "1", *small]) == 0
+    run = tmp_path / "run"
+    before = (run / "train_config.json").read_bytes()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the same run by another (relative) path: its settings stay
+    assert main(["train", "--out", "../run", "--resume", "--no-progress"]) == 0
+    assert (run / "train_config.json").read_bytes() == before
+    # --epochs 2 would train a letter-stage epoch after the fusion stage: refused, nothing changed
+    snapshot = _files(run)
+    assert main(["train", "--out", "../run", "--resume", "--epochs", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "1 letter-stage and 1 fusion-stage epochs" in err and "--fusion-epochs N (N > 1)" in err, err
+    assert _files(run) == snapshot
+    # --fusion-epochs 2 extends the fusion stage by one epoch
+    assert main(["train", "--out", "../run", "--resume", "--fusion-epochs", "2", "--no-progress"]) == 0
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert rows[0]["int"] == "nan" and float(rows[2]["int"]) > 0  # the new epoch is a fusion-stage epoch
+    saved = json.loads((run / "train_config.json").read_text())
+    assert (saved["epochs"], saved["fusion_epochs"], saved["out"]) == (1, 2, "run")
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["letter_epochs"] == 1
+
+
 def test_a_failed_resume_changes_nothing(small_data, tmp_path):
     run = tmp_path / "run"
     train(_cfg(small_data, run, epochs=1))

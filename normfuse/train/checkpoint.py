@@ -10,6 +10,8 @@ resume has been checked: a failed resume leaves the folder as it was.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,10 @@ class RunFolder:
     def final(self) -> Path:
         return self.path / "final"
 
+    def recorded_config(self) -> dict[str, Any] | None:
+        """The settings in ``train_config.json`` as a dict (``None`` when there is no such file)."""
+        return json.loads(self.config_path.read_text()) if self.config_path.is_file() else None
+
     def check_new(self) -> None:
         """Refuse to start a new run over an existing one."""
         if self.checkpoint_path.exists():
@@ -61,9 +67,16 @@ class RunFolder:
             raise FileNotFoundError(f"cannot resume: {str(self.checkpoint_path)!r} does not exist")
         return torch.load(self.checkpoint_path, map_location=device, weights_only=True)
 
-    def write_config(self, cfg: TrainConfig) -> None:
-        """Write the settings, leaving the file untouched when it already says the same."""
+    def write_config(self, cfg: TrainConfig, resume: bool = False) -> None:
+        """Write the settings, leaving the file untouched when it already says the same.
+
+        When resuming, the recorded ``out`` is kept: it names this folder however
+        it is reached now (e.g. by a relative path from another directory).
+        """
         self.path.mkdir(parents=True, exist_ok=True)
+        recorded = self.recorded_config() if resume else None
+        if recorded is not None and "out" in recorded:
+            cfg = dataclasses.replace(cfg, out=recorded["out"])
         text = cfg.to_json()
         if not self.config_path.is_file() or self.config_path.read_text() != text:
             _atomic_write_text(self.config_path, text)
