@@ -4,7 +4,9 @@ A run folder ``<out>`` holds ``train_config.json`` (the settings),
 ``checkpoint.pt`` (weights, optimiser, scheduler, epoch and step, written
 atomically after every epoch), ``log.csv`` (one row per epoch) and, at the end,
 ``final/`` (the model folder).  Nothing in it is changed until a new run or a
-resume has been checked: a failed resume leaves the folder as it was.
+resume has been checked: a failed resume leaves the folder as it was.  While a
+training runs, ``.lock`` holds its process id and machine name
+(:meth:`RunFolder.lock`): a second training of the folder refuses to start.
 """
 
 from __future__ import annotations
@@ -13,19 +15,27 @@ import csv
 import dataclasses
 import json
 import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..atomic import pid_alive
 from .config import CONFIG_FILE, TrainConfig
 
-__all__ = ["RunFolder", "LOG_FIELDS"]
+__all__ = ["RunFolder", "RunLockedError", "LOG_FIELDS"]
 
 #: Columns of ``log.csv``.
 LOG_FIELDS = ("epoch", "step", "lr", "total", "de", "rec_ir", "rec_vis", "grad", "int", "fgrad", "fssim", "fdark", "fcontrast",
               "bf16_gap", "distill", "seconds")
+
+
+class RunLockedError(FileExistsError):
+    """Another training is running on this run folder (its ``.lock`` names a live process)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,61 @@ class RunFolder:
     @property
     def final(self) -> Path:
         return self.path / "final"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / ".lock"
+
+    @contextmanager
+    def lock(self, resume: bool) -> Iterator[None]:
+        """Hold ``.lock`` (``"<pid> <host>"``) for the duration of a training of this folder.
+
+        A new run creates the folder (and removes it again if it is left empty);
+        a resume needs it to exist.  A lock left by a process of this machine
+        that is gone (a killed run) is stale and replaced.
+
+        Raises:
+            RunLockedError: a live process (or one on another machine) holds the lock.
+            FileNotFoundError: resuming a folder that does not exist.
+        """
+        if resume and not self.path.is_dir():
+            raise FileNotFoundError(f"cannot resume: {str(self.path)!r} does not exist")
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._take_lock()
+        except BaseException:
+            self._remove_if_empty(created)
+            raise
+        try:
+            yield
+        finally:
+            self.lock_path.unlink(missing_ok=True)
+            self._remove_if_empty(created)
+
+    def _take_lock(self) -> None:
+        me = f"{os.getpid()} {socket.gethostname()}\n"
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self.lock_path.read_text(errors="replace").split() if self.lock_path.exists() else []
+                pid, host = (holder + ["", ""])[:2]
+                if not holder or (host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))):
+                    self.lock_path.unlink(missing_ok=True)  # stale: its process is gone
+                    continue
+                raise RunLockedError(
+                    f"{str(self.path)!r} is being trained by another process (pid {pid} on {host}): wait until it "
+                    f"ends, or, if that process is gone, delete {str(self.lock_path)!r}"
+                ) from None
+            with os.fdopen(fd, "w") as fh:
+                fh.write(me)
+            return
+        raise RunLockedError(f"could not take the lock {str(self.lock_path)!r}: another process keeps taking it")
+
+    def _remove_if_empty(self, created: bool) -> None:
+        if created and self.path.is_dir() and not any(self.path.iterdir()):
+            self.path.rmdir()
 
     def recorded_config(self) -> dict[str, Any] | None:
         """The settings in ``train_config.json`` as a dict (``None`` when there is no such file)."""

@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import math
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -249,15 +250,21 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     Raises:
         FileExistsError: a new run over an existing checkpoint.
+        normfuse.train.checkpoint.RunLockedError: another training is running on ``<out>``.
         FileNotFoundError: resuming without a checkpoint, or a missing data folder.
         ValueError: settings that do not fit together or do not fit the checkpoint (for a
             resume: epoch counts that do not extend the stage the checkpoint is in).
     """
     dist = setup_distributed(cfg.device)
+    run = RunFolder(Path(cfg.out))
+    with run.lock(resume) if dist.is_main else nullcontext():  # one training per run folder at a time
+        return _train(cfg, resume, dist, run)
+
+
+def _train(cfg: TrainConfig, resume: bool, dist: Distributed, run: RunFolder) -> Path:
     if cfg.bf16:
         warn_if_bf16_emulated(dist.device, what="bf16 training (--bf16)")
     torch.manual_seed(cfg.seed)
-    run = RunFolder(Path(cfg.out))
     net, teacher = build_model(cfg)
     net, teacher = net.to(dist.device), teacher.to(dist.device) if teacher is not None else None
     if cfg.channels_last:
