@@ -45,3 +45,29 @@ def test_percentile_stretch_of_an_image_over_16_million_pixels():
     luma = prepare(big, "ir", "percentile").luma  # the default policy for uint16 IR
     assert luma.shape == (1, 1, 4097, 4097)
     assert float(luma.min()) == 0 and float(luma.max()) == 1 and 0.45 < float(luma.mean()) < 0.55
+
+
+# ---------------------------------------------------------------- item 5: --device cuda on a machine without CUDA
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_is_a_one_line_usage_error_in_every_command(data_dir, small_data, tmp_path, capsys):
+    from normfuse.cli import main
+    from normfuse.samples import sample_pair_paths
+
+    ir, vis = (str(p) for p in sample_pair_paths())
+    (tmp_path / "a.mp4").write_bytes(b"")  # the device is refused before a frame is read
+    (tmp_path / "b.mp4").write_bytes(b"")
+    commands = {
+        "fuse": ["fuse", ir, vis, "-o", str(tmp_path / "f.png")],
+        "video": ["fuse", str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4"), "-o", str(tmp_path / "f.mp4")],
+        "evaluate": ["evaluate", "--methods", "bundled", "--datasets", "tno", "--data", str(data_dir),
+                     "--metrics", "EN", "--out", str(tmp_path / "ev")],
+        "explain": ["explain", ir, vis, "-o", str(tmp_path / "x.png")],
+        "train": ["train", "--data", str(small_data), "--out", str(tmp_path / "run"), "--max-steps", "1",
+                  "--width", "8", "--no-progress"],
+    }
+    for name, argv in commands.items():
+        rc = main([*argv, "--device", "cuda"])
+        err = capsys.readouterr().err
+        assert rc == 2, (name, err)
+        assert err.count("\n") == 1 and "error: device 'cuda' was requested but CUDA is not available" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4"], "nothing written"
