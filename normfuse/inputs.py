@@ -3,7 +3,10 @@
 Accepted images:
 
 - numpy arrays ``(H, W)`` or ``(H, W, 3)`` of dtype uint8, uint16 or float
-  (float16/32/64, values in [0, 1]); any strides and byte orders.
+  (float16/32/64, values in [0, 1]); any strides and byte orders. An alpha
+  channel (``(H, W, 2)`` grey + alpha, ``(H, W, 4)`` RGBA), in arrays as in
+  files, is dropped, with a warning when it has transparent pixels
+  (:func:`normfuse.io.drop_alpha`).
 - torch tensors ``(H, W)``, ``(C, H, W)`` or ``(B, C, H, W)`` with ``C`` 1 or 3,
   floating dtype, values in [0, 1].
 - paths (``str`` or :class:`os.PathLike`), read with imageio.
@@ -31,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .io import check_unit_range, read_image
+from .io import check_unit_range, drop_alpha, read_image
 from .norm import choices
 
 __all__ = [
@@ -161,8 +164,12 @@ def _from_numpy(arr: np.ndarray, role: str, warn_narrow: bool = True) -> torch.T
         )
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
+    arr = drop_alpha(arr, f"{role} image")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
-        raise ValueError(f"{role} array must have shape (H, W) or (H, W, 3), got {tuple(arr.shape)}")
+        raise ValueError(
+            f"{role} array must have shape (H, W) or (H, W, 3) (or with alpha: (H, W, 2), (H, W, 4)), "
+            f"got {tuple(arr.shape)}"
+        )
     arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
     if arr.dtype == np.uint16 and warn_narrow:
         _warn_if_narrow(arr, role)

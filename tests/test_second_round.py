@@ -71,3 +71,32 @@ def test_device_cuda_without_cuda_is_a_one_line_usage_error_in_every_command(dat
         assert rc == 2, (name, err)
         assert err.count("\n") == 1 and "error: device 'cuda' was requested but CUDA is not available" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4"], "nothing written"
+
+
+# ---------------------------------------------------------------- item 6: alpha channels, one rule for files and arrays
+def test_alpha_is_dropped_with_a_warning_from_files_and_arrays_alike(trained, data_dir, tmp_path):
+    import json
+
+    import imageio.v3 as iio
+
+    from normfuse.io import AlphaDroppedWarning
+
+    name = json.loads((data_dir / "roadscene" / "split.json").read_text())["test"][0]
+    ir = iio.imread(data_dir / "roadscene" / "ir" / name)[:64, :80]
+    vis = iio.imread(data_dir / "roadscene" / "vis" / name)[:64, :80]
+    ir = ir[..., 0] if ir.ndim == 3 else ir
+    alpha = np.full(ir.shape, 255, np.uint8)
+    alpha[:, :40] = 0  # the left half transparent
+    rgba, grey_alpha = np.dstack([vis, alpha]), np.dstack([ir, alpha])
+    iio.imwrite(tmp_path / "rgba.png", rgba)
+    iio.imwrite(tmp_path / "ga.png", grey_alpha)
+    assert iio.imread(tmp_path / "ga.png").shape == (64, 80, 2)
+    want = trained.fuse(ir, vis)
+    for ir_in, vis_in in ((ir, rgba), (grey_alpha, vis), (tmp_path / "ga.png", tmp_path / "rgba.png")):
+        with pytest.warns(AlphaDroppedWarning, match=r"50\.0% of its pixels are not opaque") as rec:
+            out = trained.fuse(ir_in, vis_in)
+        np.testing.assert_array_equal(out, want)
+        assert all(r.filename == __file__ for r in rec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fully opaque alpha is dropped without a word
+        np.testing.assert_array_equal(trained.fuse(np.dstack([ir, np.full_like(ir, 255)]), vis), want)
