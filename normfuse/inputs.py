@@ -43,6 +43,7 @@ __all__ = [
     "Prepared",
     "MIN_SIZE",
     "NarrowRangeWarning",
+    "SizeMismatchError",
     "prepare",
     "thermal_policy",
     "restore",
@@ -66,6 +67,21 @@ MIN_SIZE = 8
 #: Largest number of values per image the ``"percentile"`` policy reads; bigger images are sampled
 #: on a regular stride (``torch.quantile`` refuses more than 2**24 values).
 _QUANTILE_SAMPLES = 1 << 24
+
+
+class SizeMismatchError(ValueError):
+    """The IR and visible images differ in size and no ``resize`` was asked for.
+
+    The message ends with :attr:`API_HINT`; the command line shows :attr:`CLI_HINT` in its place.
+    """
+
+    API_HINT = "pass resize='ir' (resize IR to the visible size) or resize='vis'"
+    CLI_HINT = "pass --resize ir (resize IR to the visible size) or --resize vis"
+
+    @classmethod
+    def in_cli_words(cls, message: str) -> str:
+        """``message`` with the API's hint replaced by the command line's."""
+        return message.replace(cls.API_HINT, cls.CLI_HINT)
 
 
 class NarrowRangeWarning(UserWarning):
@@ -282,7 +298,8 @@ def match_sizes(ir: Prepared, vis: Prepared, resize: Resize | None = None) -> No
     antialiased); ``resize="vis"`` the visible image to the IR image's size.
 
     Raises:
-        ValueError: sizes differ and ``resize`` is ``None``, batch sizes differ, or ``resize`` is invalid.
+        SizeMismatchError: sizes differ and ``resize`` is ``None`` (a ``ValueError``).
+        ValueError: batch sizes differ, or ``resize`` is invalid.
     """
     if resize is not None and resize not in get_args(Resize):
         raise ValueError(f"resize must be None, {choices(Resize)}, got {resize!r}")
@@ -292,9 +309,9 @@ def match_sizes(ir: Prepared, vis: Prepared, resize: Resize | None = None) -> No
         return
     (ih, iw), (vh, vw) = ir.size, vis.size
     if resize is None:
-        raise ValueError(
+        raise SizeMismatchError(
             f"ir image is {ih}x{iw} (HxW) but vis image is {vh}x{vw}; register them to the same size "
-            "or pass resize='ir' (resize IR to the visible size) or resize='vis'"
+            f"or {SizeMismatchError.API_HINT}"
         )
     src, size = (ir, vis.size) if resize == "ir" else (vis, ir.size)
     src.luma = F.interpolate(src.luma, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)

@@ -100,3 +100,92 @@ def test_alpha_is_dropped_with_a_warning_from_files_and_arrays_alike(trained, da
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a fully opaque alpha is dropped without a word
         np.testing.assert_array_equal(trained.fuse(np.dstack([ir, np.full_like(ir, 255)]), vis), want)
+
+
+# ---------------------------------------------------------------- item 7: messages and docs
+def _direction_rows() -> list[str]:
+    """The rows docs/metrics.md must list: every registered metric, then the presets' own metrics."""
+    from normfuse import metrics
+
+    better = {True: "higher", False: "lower"}
+    rows = [f"| `{n}` | {i.full_name} | {better[i.higher_is_better]} |" for n, i in metrics.METRICS.items()]
+    extra: dict[str, tuple[bool, list[str]]] = {}
+    for c in metrics.list_conventions():
+        for n, spec in metrics.get_convention(c).metrics.items():
+            if n not in metrics.METRICS:
+                direction, where = extra.setdefault(n, (spec.higher_is_better, []))
+                assert direction == spec.higher_is_better, f"{n} has two directions"
+                where.append(f"`{c}`")
+    rows += [f"| `{n}` | presets {', '.join(w)} only | {better[h]} |" for n, (h, w) in extra.items()]
+    return rows
+
+
+def test_metrics_doc_says_per_metric_whether_higher_or_lower_is_better_as_the_registry_does():
+    from tests.conftest import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "docs" / "metrics.md").read_text()
+    assert "All metrics are higher-is-better" not in text
+    begin, end = "<!-- directions: generated from the registry -->", "<!-- end of directions -->"
+    block = text.split(begin, 1)[1].split(end, 1)[0].strip().splitlines()
+    assert block[2:] == _direction_rows(), "\n" + "\n".join(_direction_rows())
+    lower = {r.split("`")[1] for r in block[2:] if r.endswith("| lower |")}
+    assert {"CRUSH", "MSE", "RMSE", "CE", "Qcv"} <= lower
+
+
+def test_to_gray8_output_goes_back_into_compute_with_the_same_scores(roadscene_pair):
+    from normfuse import metrics
+
+    ir, vis = (a[:64, :80] for a in roadscene_pair)
+    fused = ((ir.astype(np.float64) if ir.ndim == 2 else ir.mean(2)) / 510 + vis.mean(2) / 510)  # float in [0, 1]
+    grey = [metrics.to_gray8(x) for x in (fused, ir, vis)]
+    assert all(g.dtype == np.uint8 and g.shape == (64, 80) for g in grey)
+    names = ["EN", "SD", "MI", "Qabf", "PSNR"]
+    assert metrics.compute(*grey, names) == metrics.compute(fused, ir, vis, names)
+    np.testing.assert_array_equal(metrics.to_gray8(grey[2]), grey[2])  # grey 8-bit in, the same out
+
+
+def test_cli_size_mismatch_says_resize_as_a_flag_for_videos_and_images(data_dir, tmp_path, capsys):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    import imageio.v3 as iio
+
+    from normfuse.cli import main
+
+    ir = iio.imread(data_dir / "tno" / "ir" / "17.bmp")
+    vis = iio.imread(data_dir / "tno" / "vis" / "17.bmp")
+    for name, img in (("ir.mp4", ir[:32, :48]), ("vis.mp4", vis[:48, :64])):
+        w = imageio_ffmpeg.write_frames(str(tmp_path / name), img.shape[::-1], pix_fmt_in="gray", fps=5,
+                                        macro_block_size=1, ffmpeg_log_level="error")
+        w.send(None)
+        w.send(np.ascontiguousarray(img))
+        w.close()
+    iio.imwrite(tmp_path / "ir.png", ir[:32, :48])
+    iio.imwrite(tmp_path / "vis.png", vis[:48, :64])
+    fast = ["--precision", "fp32", "--threads", "1", "--quiet"]
+    for a, b, out, rc in (("ir.mp4", "vis.mp4", "f.mp4", 2), ("ir.png", "vis.png", "f.png", 1)):
+        assert main(["fuse", str(tmp_path / a), str(tmp_path / b), "-o", str(tmp_path / out), *fast]) == rc
+        err = capsys.readouterr().err
+        assert "ir image is 32x48 (HxW) but vis image is 48x64" in err, err
+        assert "pass --resize ir (resize IR to the visible size) or --resize vis" in err and "resize='" not in err
+        assert not (tmp_path / out).exists()
+
+
+def test_mistyped_local_model_path_shaped_like_a_repo_id_says_no_folder_and_no_repo(tmp_path, monkeypatch, capsys):
+    import socket
+
+    from huggingface_hub import constants as hf_constants
+
+    from normfuse.cli import main
+
+    def refuse(self, address, *args, **kwargs):  # no network: what this machine has, and CI must not depend on
+        raise OSError(f"network access attempted to {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "mine" / "final").mkdir(parents=True)
+    assert main(["fuse", "--model", "runs/doesnotexist", "-o", "f.png"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("normfuse fuse: error: 'runs/doesnotexist': no such folder ('runs' exists: a mistyped "
+                          "folder?), and no such Hub repo could be loaded"), err
+    assert not (tmp_path / "f.png").exists()

@@ -101,8 +101,10 @@ def _err(msg: str) -> None:
 
 
 def _report(msg: str) -> None:
+    from ..inputs import SizeMismatchError
+
     if msg.startswith(("failed:", "unmatched:")):
-        _err(msg)
+        _err(SizeMismatchError.in_cli_words(msg))
     else:
         _say(msg)
 
@@ -167,8 +169,13 @@ def _video(args: argparse.Namespace, ir: str, vis: str) -> int:
     if out.exists() and not args.overwrite:  # checked again by fuse_video; here to skip loading the model
         n = None
     else:
-        n = fuse_video(_load(args, Ranks()), ir, vis, out, resize=args.resize, thermal_range=args.thermal_range,
-                       overwrite=args.overwrite, progress=not args.quiet)
+        from ..inputs import SizeMismatchError
+
+        try:
+            n = fuse_video(_load(args, Ranks()), ir, vis, out, resize=args.resize, thermal_range=args.thermal_range,
+                           overwrite=args.overwrite, progress=not args.quiet)
+        except SizeMismatchError as exc:
+            raise ValueError(SizeMismatchError.in_cli_words(str(exc))) from None
     if n is None:
         print(f"skipped {out} (exists; pass --overwrite to replace it)")
         print("fused 0, skipped 1, failed 0")
