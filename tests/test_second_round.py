@@ -189,3 +189,31 @@ def test_mistyped_local_model_path_shaped_like_a_repo_id_says_no_folder_and_no_r
     assert err.startswith("normfuse fuse: error: 'runs/doesnotexist': no such folder ('runs' exists: a mistyped "
                           "folder?), and no such Hub repo could be loaded"), err
     assert not (tmp_path / "f.png").exists()
+
+
+# ---------------------------------------------------------------- item 8: pairs must be registered
+def test_readme_and_getting_started_say_pairs_must_be_registered_and_point_to_registration():
+    from tests.conftest import PROJECT_ROOT
+
+    for doc in ("README.md", "docs/getting-started.md"):
+        text = " ".join((PROJECT_ROOT / doc).read_text().split())
+        assert "must be registered pixel for pixel" in text, doc
+        assert "a misaligned pair gives doubled edges" in text and "See docs/registration.md." in text, doc
+
+
+def test_a_misaligned_pair_gives_doubled_edges(trained, tno_pair):
+    """What the docs say: shift the IR image by 8 pixels and the fused image has the edges of both."""
+    ir, vis = tno_pair
+    shifted = np.roll(ir, 8, axis=1)
+
+    def edges(x):
+        return np.abs(np.diff(x.astype(np.float64), axis=1))[:, 16:-16]  # vertical edges, off the wrap
+
+    def corr(a, b):
+        return float(np.corrcoef(edges(a).ravel(), edges(b).ravel())[0, 1])
+
+    fused = trained.fuse(shifted, vis)
+    assert corr(fused, vis) > 0.4 and corr(fused, shifted) > 0.4, (corr(fused, vis), corr(fused, shifted))
+    assert corr(shifted, vis) < 0.5 * min(corr(fused, vis), corr(fused, shifted))  # two sets of edges, apart
+    aligned = trained.fuse(ir, vis)
+    assert corr(aligned, shifted) < corr(fused, shifted)
