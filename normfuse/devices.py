@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 DeviceLike = str | torch.device | None
+Precision = Literal["fp32", "bf16", "auto"]
 
 
 class DeviceUnavailableError(RuntimeError, ValueError):
@@ -35,7 +36,6 @@ class DeviceUnavailableError(RuntimeError, ValueError):
 
     A ``ValueError`` too, so that the command line reports it as a usage error (one line, exit code 2).
     """
-Precision = Literal["fp32", "bf16", "auto"]
 
 
 def resolve_device(device: DeviceLike = "auto") -> torch.device:

@@ -276,16 +276,16 @@ def test_run_lock_refuses_a_live_holder_and_replaces_a_stale_one(tmp_path):
 
     from normfuse.train.checkpoint import RunFolder, RunLockedError
 
-    run = RunFolder(tmp_path / "run")
+    run = RunFolder(tmp_path / "runs" / "run")
     with run.lock(resume=False):
         assert run.lock_path.read_text().split() == [str(os.getpid()), socket.gethostname()]
         with pytest.raises(RunLockedError, match=rf"pid {os.getpid()} on .*delete .*\.lock"):
             with run.lock(resume=True):
                 pass
-    assert not (tmp_path / "run").exists(), "a new run that wrote nothing leaves no folder"
+    assert not (tmp_path / "runs").exists(), "a new run that wrote nothing leaves no folder"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    run.path.mkdir()
+    run.path.mkdir(parents=True)
     run.lock_path.write_text(f"{dead.pid} {socket.gethostname()}\n")  # left by a killed run
     with run.lock(resume=True):
         assert run.lock_path.read_text().split()[0] == str(os.getpid())

@@ -68,7 +68,7 @@ class RunFolder:
     def lock(self, resume: bool) -> Iterator[None]:
         """Hold ``.lock`` (``"<pid> <host>"``) for the duration of a training of this folder.
 
-        A new run creates the folder (and removes it again if it is left empty);
+        A new run creates the folder (and removes what it created if it is left empty);
         a resume needs it to exist.  A lock left by a process of this machine
         that is gone (a killed run) is stale and replaced.
 
@@ -78,7 +78,7 @@ class RunFolder:
         """
         if resume and not self.path.is_dir():
             raise FileNotFoundError(f"cannot resume: {str(self.path)!r} does not exist")
-        created = not self.path.exists()
+        created = [p for p in (self.path, *self.path.parents) if not p.exists()]  # innermost first
         self.path.mkdir(parents=True, exist_ok=True)
         try:
             self._take_lock()
@@ -111,9 +111,12 @@ class RunFolder:
             return
         raise RunLockedError(f"could not take the lock {str(self.lock_path)!r}: another process keeps taking it")
 
-    def _remove_if_empty(self, created: bool) -> None:
-        if created and self.path.is_dir() and not any(self.path.iterdir()):
-            self.path.rmdir()
+    @staticmethod
+    def _remove_if_empty(created: list[Path]) -> None:
+        for folder in created:
+            if not folder.is_dir() or any(folder.iterdir()):
+                return
+            folder.rmdir()
 
     def recorded_config(self) -> dict[str, Any] | None:
         """The settings in ``train_config.json`` as a dict (``None`` when there is no such file)."""
