@@ -14,10 +14,10 @@ from normfuse.cli import main
 from normfuse.evaluation import dataset_pairs, run_evaluation
 
 
-def test_folder_mode_reproduces_didfuse_published_numbers(data_dir, tmp_path):
+def test_folder_mode_reproduces_didfuse_published_numbers(data_dir, calibration_dir, tmp_path):
     out = tmp_path / "m.json"
     rc = main(["evaluate", "--ir", str(data_dir / "tno" / "ir"), "--vis", str(data_dir / "tno" / "vis"),
-               "--fused", str(data_dir.parent / "calibration" / "didfuse" / "tno"), "--json", str(out),
+               "--fused", str(calibration_dir / "tno"), "--json", str(out),
                "--metrics", "EN", "MI", "MG", "VIF"])
     assert rc == 0
     mean = json.loads(out.read_text())["mean"]

@@ -347,10 +347,8 @@ CALIBRATION_NAMES = ["EN", "MI", "MG", "VIF", "SD", "SD_colmean", "SF", "SF_zero
 
 
 @pytest.fixture(scope="module")
-def calibration_means(data_dir):
-    root = data_dir.parent / "calibration" / "didfuse"
-    if not root.is_dir():
-        pytest.skip(f"calibration images not found at {str(root)!r}")
+def calibration_means(data_dir, calibration_dir):
+    root = calibration_dir
     split = json.loads((data_dir / "roadscene" / "split.json").read_text())
     sets = {
         "tno": [(f"{k:02d}.png", f"{k:02d}.bmp") for k in range(1, 41)],
