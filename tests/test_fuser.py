@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from fusion_checks import assert_fuses
 
 from normfuse import NormFuseConfig, NormFuser, WeightsError
 from normfuse.devices import cpu_supports_bf16, resolve_precision
@@ -19,19 +20,21 @@ def fuser():
 
 
 def test_bundled_model_fuses_a_real_pair(fuser, tno_pair):
+    """More IR target contrast than the average, more visible detail than the maximum (tests/fusion_checks.py).
+
+    The average, the maximum and the visible image fail the same check (tests/test_fusion_checks.py).
+    Measured on TNO 17: share 0.88 (need 0.60), detail 1.30 (need 0.43).
+    """
     ir, vis = tno_pair
     out = fuser.fuse(ir, vis)
     assert out.shape == ir.shape and out.dtype == np.uint8
-    out, ir_f, vis_f = out.astype(float), ir.astype(float), vis.astype(float)
-    for src in (ir_f, vis_f):  # not a copy of either input
-        assert np.abs(out - src).mean() > 3
-    # the hot targets of the IR image (its hottest 2 %) stand out in the fused image, not in the visible one
-    hot = ir_f >= np.percentile(ir_f, 98)
-    z = lambda a: (a[hot].mean() - a.mean()) / a.std()  # noqa: E731
-    assert z(vis_f) < 0 and z(out) > 1.0
-    # the visible texture is there: gradient magnitudes follow the visible image's
-    grad = lambda a: np.hypot(*np.gradient(a)).ravel()  # noqa: E731
-    assert np.corrcoef(grad(out), grad(vis_f))[0, 1] > 0.6
+    assert_fuses(out, ir, vis)
+
+
+@pytest.mark.parametrize("name", ["normfuse-letter", "normfuse-roadscene"])
+def test_the_other_shipped_models_pass_the_same_fusion_check(name, tno_pair):
+    """Not a property of one model: letter share 1.10 / detail 0.76, roadscene 1.37 / 0.59 (need 0.60 / 0.43)."""
+    assert_fuses(NormFuser.from_pretrained(name, device="cpu", precision="fp32").fuse(*tno_pair), *tno_pair)
 
 
 def test_dtypes_and_types_round_trip(fuser, tno_pair):
