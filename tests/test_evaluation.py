@@ -48,6 +48,7 @@ def test_dataset_mode_writes_tables_and_figure(data_dir, tmp_path):
     assert sorted(p.name for p in (tmp_path / "ev" / "tno" / "normfuse").iterdir()) == ["03.png", "17.png", "21.png"]
     md = (tmp_path / "ev" / "metrics.md").read_text()
     assert "letter: NormFuse" in md and "| normfuse |" in md
+    assert "- letter: NormFuse: published: the NormFuse letter's Table 1" in md  # each reference row's provenance
     # averaging lowers contrast: a real property of the baseline, not a fixed number
     assert means["tno"]["average"]["SD"] < means["tno"]["normfuse"]["SD"]
     # the robustness figures are the worst pair of the set
@@ -84,3 +85,14 @@ def test_robustness_metrics_on_a_real_night_pair(data_dir):
     assert share(ir) == pytest.approx(1.0, abs=1e-9) and share(vis) == pytest.approx(0.0, abs=1e-9)
     assert share(0.75 * ir.astype(float) + 0.25 * vis) == pytest.approx(0.75, abs=0.01)
     assert not metrics.get("CRUSH").higher_is_better and metrics.get("IRshare").higher_is_better
+
+
+def test_reference_rows_without_a_command_are_marked_external():
+    """LLVIP rows (other methods' released weights, fused images not shipped) are labelled external everywhere."""
+    from normfuse.evaluation import EXTERNAL, LLVIP_REFERENCE, provenance, reference_rows
+
+    assert LLVIP_REFERENCE and all(name.endswith(EXTERNAL) for name in reference_rows("llvip"))
+    assert all(provenance(n).startswith("external reference values") for n in reference_rows("llvip"))
+    for ds in ("tno", "roadscene"):  # published table and images shipped in the calibration folder: not external
+        assert not any(n.endswith(EXTERNAL) for n in reference_rows(ds))
+        assert all("external" not in provenance(n) for n in reference_rows(ds))
