@@ -5,7 +5,8 @@ A *method* is a :class:`~normfuse.fuser.NormFuser` or a baseline function
 of the chosen data sets with every method into ``<out>/<dataset>/<method>/``,
 computes the metrics per image and on average, and writes CSV, JSON, a
 Markdown table (next to the letter's numbers) and, when matplotlib is
-installed, the letter's bar figure.
+installed, the letter's bar figure and a contact sheet (without matplotlib it
+warns and says so in ``metrics.md``).
 
 Examples:
     >>> pairs = dataset_pairs("tno")          # doctest: +SKIP
@@ -16,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -192,7 +194,8 @@ def run_evaluation(
             a folder must hold ``<dataset>/<stem>.png`` or ``<stem>.png`` for each pair.
         datasets: subset of :data:`DATASETS`.
         out_dir: where fused images, ``metrics.{csv,json,md}``, ``metrics.png`` and
-            ``contact_sheet.png`` (one dark, one day and one low-contrast pair per set) go.
+            ``contact_sheet.png`` (one dark, one day and one low-contrast pair per set) go;
+            without matplotlib the two PNGs are not written, with a warning and a line in ``metrics.md``.
         names: metrics (default: all eleven plus the paper variants ``SF_uint8`` and ``SD_colmean``;
             under another ``convention``, all the metrics that convention defines).
         convention: metric convention passed to :func:`normfuse.metrics.compute` (default ``"normfuse"``).
@@ -240,11 +243,16 @@ def run_evaluation(
         order = [n for n in REPORT_METRICS if n in columns] + [n for n in columns if n not in REPORT_METRICS]
         lines += [f"## {ds} ({len(all_pairs[ds])} pairs)", "", metrics.markdown_table(rows, order), ""]
         lines += [f"- {name}: {provenance(name)}" for name in reference_rows(ds)] + [""]
-    (out / "metrics.md").write_text("\n".join(lines))
-    _figure(means, out / "metrics.png")
     from .contact_sheet import contact_sheet
 
-    contact_sheet(all_pairs, folders, out / "contact_sheet.png")
+    made = {"metrics.png": _figure(means, out / "metrics.png"),
+            "contact_sheet.png": contact_sheet(all_pairs, folders, out / "contact_sheet.png")}
+    skipped = [name for name, path in made.items() if path is None]
+    if skipped:  # said in a warning and in metrics.md (which `normfuse evaluate` prints)
+        note = f"matplotlib is not installed: {' and '.join(skipped)} not written (pip install 'normfuse[plot]')"
+        warnings.warn(note, stacklevel=2)
+        lines += [note, ""]
+    (out / "metrics.md").write_text("\n".join(lines))
     return means
 
 

@@ -291,6 +291,31 @@ def _frame_error(frames: list[np.ndarray], expected: list) -> float:
     return max(float(np.abs(grey(f) - grey(np.asarray(e))).mean()) for f, e in zip(frames, expected))
 
 
+def test_video_without_a_frame_rate_is_written_at_25_fps_and_says_so(data_dir, tmp_path, monkeypatch, capsys):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    from normfuse import video
+
+    for name, side in (("ir.mp4", "ir"), ("vis.mp4", "vis")):
+        w = imageio_ffmpeg.write_frames(str(tmp_path / name), (48, 32), pix_fmt_in="gray", fps=5, macro_block_size=1,
+                                        ffmpeg_log_level="error")
+        w.send(None)
+        w.send(np.ascontiguousarray(iio.imread(data_dir / "tno" / side / "17.bmp")[:32, :48]))
+        w.close()
+    init = video._VideoReader.__init__
+
+    def no_frame_rate(self, *args, **kwargs):  # as for a stream whose container records none
+        init(self, *args, **kwargs)
+        self.meta.pop("fps", None)
+
+    monkeypatch.setattr(video._VideoReader, "__init__", no_frame_rate)
+    out = tmp_path / "fused.mp4"
+    assert main(["fuse", str(tmp_path / "ir.mp4"), str(tmp_path / "vis.mp4"), "-o", str(out), *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "vis.mp4' has no frame rate in its metadata; writing" in err and "fused.mp4' at 25 fps" in err
+    monkeypatch.undo()
+    assert next(imageio_ffmpeg.read_frames(str(out)))["fps"] == 25
+
+
 def test_video_without_imageio_ffmpeg_says_what_to_install(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # import fails
     for n in ("a.mp4", "b.mp4"):

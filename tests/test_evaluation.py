@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -96,3 +97,26 @@ def test_reference_rows_without_a_command_are_marked_external():
     for ds in ("tno", "roadscene"):  # published table and images shipped in the calibration folder: not external
         assert not any(n.endswith(EXTERNAL) for n in reference_rows(ds))
         assert all("external" not in provenance(n) for n in reference_rows(ds))
+
+
+def _tno_subset(data_dir, root, names=("03.bmp", "17.bmp")):
+    for sub in ("ir", "vis"):
+        (root / "tno" / sub).mkdir(parents=True)
+        for n in names:
+            os.symlink(data_dir / "tno" / sub / n, root / "tno" / sub / n)
+    return root
+
+
+def test_evaluate_without_matplotlib_says_which_figures_it_did_not_write(data_dir, tmp_path, monkeypatch, capsys):
+    root = _tno_subset(data_dir, tmp_path / "data")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    rc = main(["evaluate", "--data", str(root), "--datasets", "tno", "--methods", "average", "--out",
+               str(tmp_path / "ev"), "--metrics", "EN", "SD"])
+    assert rc == 0
+    note = "matplotlib is not installed: metrics.png and contact_sheet.png not written (pip install 'normfuse[plot]')"
+    out = capsys.readouterr()
+    assert note in out.out and f"warning: {note}" in out.err  # in the printed metrics.md, and as a warning
+    with pytest.warns(UserWarning, match=note.split(" (")[0]):  # the library call warns
+        run_evaluation({"average": BASELINES["average"]}, ("tno",), tmp_path / "ev2", root, names=("EN",),
+                       progress=False)
+    assert not (tmp_path / "ev" / "metrics.png").exists() and not (tmp_path / "ev" / "contact_sheet.png").exists()

@@ -57,6 +57,23 @@ def test_paths_are_read(fuser, data_dir, tno_pair):
     np.testing.assert_array_equal(out, fuser.fuse(*tno_pair))
 
 
+def test_a_grey_rgb_file_comes_back_like_the_same_array(fuser, tno_pair, tmp_path):
+    """A visible file stored as RGB with equal channels gives (H, W, 3) with equal channels, as the array does."""
+    import imageio.v3 as iio
+
+    from normfuse.io import read_image
+
+    ir, vis = (a[:64, :96] for a in tno_pair)
+    rgb = np.repeat(vis[..., None], 3, axis=2)
+    iio.imwrite(tmp_path / "vis.png", rgb)
+    np.testing.assert_array_equal(read_image(tmp_path / "vis.png"), rgb)
+    from_file, from_array = fuser.fuse(ir, tmp_path / "vis.png"), fuser.fuse(ir, rgb)
+    assert from_file.shape == from_array.shape == (64, 96, 3)
+    np.testing.assert_array_equal(from_file, from_array)
+    np.testing.assert_array_equal(from_file[..., 0], fuser.fuse(ir, vis))  # fused as grey
+    assert (from_file == from_file[..., :1]).all()
+
+
 def test_colour_visible_gives_colour_output_with_visible_chroma(fuser, roadscene_pair):
     import kornia
 
