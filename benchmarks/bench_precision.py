@@ -7,6 +7,7 @@ set) and every metric's mean within 0.5 %.  This script fuses all TNO pairs with
 
     python benchmarks/bench_precision.py                 # data from $NORMFUSE_DATA or ../shared/data next to the checkout
     python benchmarks/bench_precision.py --model FOLDER  # another model (folder or hub id)
+    python benchmarks/bench_precision.py --model normfuse-roadscene --every 20   # a 2-pair subset (tests/test_docs_tables.py)
 
 A model that passes may set ``"bf16_tolerant": true`` in its ``config.json``,
 which lets ``precision="auto"`` pick bf16 on CPUs with native bf16.
@@ -24,15 +25,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="folder holding tno/ (default: $NORMFUSE_DATA or ../shared/data next to the checkout)")
     ap.add_argument("--dataset", default="tno", choices=["tno", "roadscene"])
-    ap.add_argument("--model", help="model folder or hub repo id (default: the bundled weights)")
+    ap.add_argument("--model", help="shipped model name, folder or hub repo id (default: the default model)")
+    ap.add_argument("--every", type=int, default=1, help="use every N-th pair (a quick subset)")
     args = ap.parse_args()
 
     from normfuse import NormFuser
     from normfuse.evaluation import dataset_pairs
     from normfuse.io import read_image
     from normfuse.metrics import compute
+    from normfuse.models import DEFAULT_MODEL
 
-    pairs = list(dataset_pairs(args.dataset, args.data or data_root()))
+    pairs = list(dataset_pairs(args.dataset, args.data or data_root()))[:: args.every]
     fusers = {p: NormFuser.from_pretrained(args.model, device="cpu", precision=p) for p in ("fp32", "bf16")}
     worst, over1, names = 0, [], ["EN", "SD", "SF", "VIF", "MI", "MG", "Qabf", "SSIM"]
     scores: dict[str, list[dict[str, float]]] = {"fp32": [], "bf16": []}
@@ -44,7 +47,7 @@ def main() -> None:
         over1.append(float((diff > 1).mean()))
         for p in out:
             scores[p].append(compute(out[p], ir, vis, names=names))
-    print(f"{args.dataset}: {len(pairs)} pairs")
+    print(f"{args.dataset}: {len(pairs)} pairs, model {args.model or DEFAULT_MODEL}")
     print()
     print("| criterion | measured | rule | passes |")
     print("|---|---|---|---|")

@@ -5,7 +5,8 @@ A *method* is a :class:`~normfuse.fuser.NormFuser` or a baseline function
 of the chosen data sets with every method into ``<out>/<dataset>/<method>/``,
 computes the metrics per image and on average, and writes CSV, JSON, a
 Markdown table (next to the letter's numbers) and, when matplotlib is
-installed, the letter's bar figure.
+installed, the letter's bar figure and a contact sheet (without matplotlib it
+warns and says so in ``metrics.md``).
 
 Examples:
     >>> pairs = dataset_pairs("tno")          # doctest: +SKIP
@@ -16,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -29,8 +31,9 @@ from .models import DEFAULT_MODEL
 from .pairing import match_pairs, split_pairs
 from .samples import DATA_ENV, data_root
 
-__all__ = ["LETTER_TABLE", "DIDFUSE_STANDARD", "LLVIP_REFERENCE", "DATASETS", "REPORT_METRICS", "ROBUSTNESS",
-           "dataset_pairs", "fuse_to_folder", "reference_rows", "run_evaluation"]
+__all__ = ["LETTER_TABLE", "DIDFUSE_STANDARD", "LLVIP_REFERENCE", "EXTERNAL", "REFERENCE_PROVENANCE", "provenance",
+           "DATASETS", "REPORT_METRICS", "ROBUSTNESS", "dataset_pairs", "fuse_to_folder", "reference_rows",
+           "run_evaluation"]
 
 #: The six metrics of the letter's Table 1, in its order.
 REPORT_METRICS = ("EN", "SD", "SF", "VIF", "MI", "MG")
@@ -41,19 +44,50 @@ LETTER_TABLE = {
     "roadscene": {"EN": 7.42, "SD": 54.32, "SF": 6.69, "VIF": 0.860, "MI": 2.947, "MG": 5.48},
 }
 
-#: DIDFuse's released images under this project's standard conventions (``tests/test_metrics.py`` checks them).
+#: DIDFuse's released images under this project's standard conventions, computed by this project: EN, MG, MI and
+#: VIF equal DIDFuse's published table; SD and SF are checked in ``tests/test_metrics.py`` against the definitions
+#: written out in the test (population SD; SF over the pixel differences), not against a published value.
 DIDFUSE_STANDARD = {
     "tno": {"EN": 7.006, "SD": 46.89, "SF": 11.28, "MG": 4.294, "MI": 2.347, "VIF": 0.623},
     "roadscene": {"EN": 7.344, "SD": 50.98, "SF": 14.27, "MG": 5.574, "MI": 2.882, "VIF": 0.538},
 }
 
-#: Other methods on the 12 LLVIP test pairs, fused with their released weights and scored by this project
-#: under its standard conventions (the fused images are not shipped).
+#: Marks a row whose numbers no command of this project reproduces (see :data:`REFERENCE_PROVENANCE`).
+EXTERNAL = "[external]"
+
+#: Other methods on the 12 LLVIP test pairs: EXTERNAL REFERENCE VALUES.  Fused outside this repository with each
+#: method's released weights and scored with this project's metrics (standard conventions); the fused images are
+#: not shipped and no command here makes them, so they cannot be re-checked from the repository.  A target that
+#: compares against them (``docs/results.md``) rests on these values.
 LLVIP_REFERENCE = {
-    "DIDFuse (released weights)": {"EN": 6.105, "SD": 48.28, "SF": 9.561, "MG": 2.122, "MI": 2.894, "VIF": 0.492},
-    "SeAFusion (released weights)": {"EN": 7.451, "SD": 50.71, "SF": 11.43, "MG": 2.959, "MI": 4.058, "VIF": 0.580},
-    "IFCNN-MAX (released weights)": {"EN": 6.961, "SD": 41.41, "SF": 13.01, "MG": 3.552, "MI": 2.458, "VIF": 0.576},
+    f"DIDFuse (released weights) {EXTERNAL}": {"EN": 6.105, "SD": 48.28, "SF": 9.561, "MG": 2.122, "MI": 2.894,
+                                               "VIF": 0.492},
+    f"SeAFusion (released weights) {EXTERNAL}": {"EN": 7.451, "SD": 50.71, "SF": 11.43, "MG": 2.959, "MI": 4.058,
+                                                 "VIF": 0.580},
+    f"IFCNN-MAX (released weights) {EXTERNAL}": {"EN": 6.961, "SD": 41.41, "SF": 13.01, "MG": 3.552, "MI": 2.458,
+                                                 "VIF": 0.576},
 }
+
+#: Where each reference row of the reports comes from; written under each table of ``metrics.md``.
+REFERENCE_PROVENANCE = {
+    "letter: NormFuse": "published: the NormFuse letter's Table 1 (38 TNO / 37 RoadScene pairs, SF in an 8-bit "
+    "convention); not recomputed",
+    "DIDFuse (released images)": "DIDFuse's released fused images (the shared calibration/didfuse folder) scored by "
+    "this project: `normfuse evaluate --fused`; EN, MG, MI and VIF equal DIDFuse's published table",
+    EXTERNAL: "external reference values: fused outside this repository with the method's released weights and "
+    "scored with this project's metrics; the fused images are not shipped and no command here makes them",
+}
+
+
+def provenance(row: str) -> str:
+    """Where the numbers of a reference row come from (:data:`REFERENCE_PROVENANCE`).
+
+    Examples:
+        >>> provenance("SeAFusion (released weights) [external]").startswith("external reference values")
+        True
+    """
+    return REFERENCE_PROVENANCE[EXTERNAL if row.endswith(EXTERNAL) else row]
+
 
 #: The test sets :func:`dataset_pairs` knows.
 DATASETS = ("tno", "roadscene", "llvip")
@@ -160,7 +194,8 @@ def run_evaluation(
             a folder must hold ``<dataset>/<stem>.png`` or ``<stem>.png`` for each pair.
         datasets: subset of :data:`DATASETS`.
         out_dir: where fused images, ``metrics.{csv,json,md}``, ``metrics.png`` and
-            ``contact_sheet.png`` (one dark, one day and one low-contrast pair per set) go.
+            ``contact_sheet.png`` (one dark, one day and one low-contrast pair per set) go;
+            without matplotlib the two PNGs are not written, with a warning and a line in ``metrics.md``.
         names: metrics (default: all eleven plus the paper variants ``SF_uint8`` and ``SD_colmean``;
             under another ``convention``, all the metrics that convention defines).
         convention: metric convention passed to :func:`normfuse.metrics.compute` (default ``"normfuse"``).
@@ -207,11 +242,17 @@ def run_evaluation(
         metrics.write_csv(out / f"{ds}_mean.csv", means[ds], columns, index_name="method")
         order = [n for n in REPORT_METRICS if n in columns] + [n for n in columns if n not in REPORT_METRICS]
         lines += [f"## {ds} ({len(all_pairs[ds])} pairs)", "", metrics.markdown_table(rows, order), ""]
-    (out / "metrics.md").write_text("\n".join(lines))
-    _figure(means, out / "metrics.png")
+        lines += [f"- {name}: {provenance(name)}" for name in reference_rows(ds)] + [""]
     from .contact_sheet import contact_sheet
 
-    contact_sheet(all_pairs, folders, out / "contact_sheet.png")
+    made = {"metrics.png": _figure(means, out / "metrics.png"),
+            "contact_sheet.png": contact_sheet(all_pairs, folders, out / "contact_sheet.png")}
+    skipped = [name for name, path in made.items() if path is None]
+    if skipped:  # said in a warning and in metrics.md (which `normfuse evaluate` prints)
+        note = f"matplotlib is not installed: {' and '.join(skipped)} not written (pip install 'normfuse[plot]')"
+        warnings.warn(note, stacklevel=2)
+        lines += [note, ""]
+    (out / "metrics.md").write_text("\n".join(lines))
     return means
 
 

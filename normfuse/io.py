@@ -94,8 +94,10 @@ class ImageReadError(OSError):
 def read_image(path: PathLike) -> np.ndarray:
     """Read an image file with imageio: ``(H, W)`` or ``(H, W, 3)``, its stored dtype (uint8 or uint16).
 
-    Palette images come back as RGB (or grey when the palette is grey); an alpha
-    channel is dropped, with a warning when it has transparent pixels (:func:`drop_alpha`).
+    Palette images come back as RGB; an alpha channel is dropped, with a warning
+    when it has transparent pixels (:func:`drop_alpha`). A file stored with three
+    channels comes back ``(H, W, 3)`` also when they are equal, like the same
+    array (fusing it gives three equal channels back).
 
     Raises:
         ImageReadError: the path does not exist, is a folder, or is not a readable image.
@@ -118,10 +120,6 @@ def read_image(path: PathLike) -> np.ndarray:
         raise ImageReadError(f"cannot read {str(p)!r} as an image: {_reason(exc)}") from exc
     img = drop_alpha(img, repr(str(p)))
     if img.ndim == 3 and img.shape[2] == 1:
-        img = img[..., 0]
-    if img.ndim == 3 and img.shape[2] == 3 and np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(
-        img[..., 0], img[..., 2]
-    ):
         img = img[..., 0]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):
         raise ImageReadError(f"{str(p)!r} has unsupported image shape {img.shape}; expected (H, W) or (H, W, 3)")

@@ -8,6 +8,7 @@ Examples:
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,8 @@ __all__ = ["VIDEO_SUFFIXES", "VideoSupportMissing", "is_video", "check_video_sup
 #: File suffixes taken as videos (``normfuse fuse a.mp4 b.mp4 -o out.mp4``), and the ffmpeg container each writes.
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 VIDEO_SUFFIXES = frozenset(CONTAINERS)
+#: Frame rate of the output when the visible video's metadata has none (with a warning).
+DEFAULT_FPS = 25.0
 
 
 class VideoSupportMissing(ImportError):
@@ -79,6 +82,16 @@ def _frame_count(ir: _VideoReader, vis: _VideoReader, fps: float) -> int | None:
         return None
 
 
+def _frame_rate(video: _VideoReader, path: Path, out: Path) -> float:
+    """The video's frame rate; :data:`DEFAULT_FPS` with a warning when its metadata has none."""
+    fps = float(video.meta.get("fps") or 0)
+    if not fps > 0:  # said, not silent: the output's duration depends on it
+        fps = DEFAULT_FPS
+        warnings.warn(f"{str(path)!r} has no frame rate in its metadata; writing {str(out)!r} at {fps:g} fps",
+                      stacklevel=3)
+    return fps
+
+
 def _check_paths(ir: Path, vis: Path, out: Path) -> str:
     """Check the inputs and the output; return the ffmpeg container of the output."""
     for p in (ir, vis):
@@ -107,7 +120,8 @@ def fuse_video(
     """Fuse an infrared and a visible video frame by frame; return the number of frames (``None`` if skipped).
 
     Frames are paired in order and the shorter video ends the output; the
-    output has the visible video's frame rate and is encoded with ffmpeg
+    output has the visible video's frame rate (25 fps, with a warning, when
+    its metadata has none) and is encoded with ffmpeg
     (H.264 for ``.mp4``/``.mov``/``.mkv``, VP9 for ``.webm``) through imageio-ffmpeg.
     The infrared video is decoded as grey. The output is written to a hidden
     temporary file and renamed into place at the end; an existing output is
@@ -129,7 +143,7 @@ def fuse_video(
     except BaseException:
         ir_video.close()
         raise
-    fps = float(vis_video.meta.get("fps") or 25.0)
+    fps = _frame_rate(vis_video, vis, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(out)
     codec = "libvpx-vp9" if container == "webm" else ("mpeg4" if container == "avi" else "libx264")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -25,15 +26,32 @@ def repo_data_root() -> Path:
     return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data"
 
 
+def missing_shared(msg: str) -> NoReturn:
+    """Shared data (``../shared``) is missing: fail under CI (``CI`` set), skip elsewhere.
+
+    The one place a test may skip for missing data (``tests/test_ci_data.py`` checks that no test skips otherwise).
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"{msg} (CI is set: shared data must be present)")
+    pytest.skip(msg)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """Root holding ``tno/`` and ``roadscene/``; fails in CI and skips elsewhere when it is missing."""
     root = repo_data_root().resolve()
     if not (root / "tno" / "ir").is_dir() or not (root / "roadscene" / "ir").is_dir():
-        msg = f"real data not found at {str(root)!r}; set {DATA_ENV} to the folder holding tno/ and roadscene/"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing_shared(f"real data not found at {str(root)!r}; set {DATA_ENV} to the folder holding tno/ and roadscene/")
+    return root
+
+
+@pytest.fixture(scope="session")
+def calibration_dir(data_dir) -> Path:
+    """``../shared/calibration/didfuse`` (next to the data folder): DIDFuse's released fused images, ``tno/`` and
+    ``roadscene/``; fails in CI and skips elsewhere when it is missing."""
+    root = data_dir.parent / "calibration" / "didfuse"
+    if not (root / "tno").is_dir() or not (root / "roadscene").is_dir():
+        missing_shared(f"DIDFuse calibration images not found at {str(root)!r} (next to the data folder)")
     return root
 
 

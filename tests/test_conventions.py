@@ -26,11 +26,9 @@ REL = 1e-6
 
 
 @pytest.fixture(scope="module")
-def triplets(data_dir):
+def triplets(data_dir, calibration_dir):
     """``[(label, fused uint8, ir uint8, vis uint8)]``: DIDFuse's released images and the average baseline."""
-    cal = data_dir.parent / "calibration" / "didfuse" / "tno"
-    if not cal.is_dir():
-        pytest.skip(f"DIDFuse calibration images not found at {str(cal)!r}")
+    cal = calibration_dir / "tno"
     out = []
     for k in PAIRS:
         ir = iio.imread(data_dir / "tno" / "ir" / f"{k}.bmp")
@@ -619,8 +617,8 @@ def test_vifb_scores_a_colour_fused_image_per_channel(roadscene_pair):
 # What the presets must show, and the API around them
 
 
-def test_tang_2022_and_cddfuse_show_their_published_scales(data_dir):
-    root = data_dir.parent / "calibration" / "didfuse" / "tno"
+def test_tang_2022_and_cddfuse_show_their_published_scales(data_dir, calibration_dir):
+    root = calibration_dir / "tno"
     f, ir, vis = root / "17.png", data_dir / "tno" / "ir" / "17.bmp", data_dir / "tno" / "vis" / "17.bmp"
     std = metrics.compute(f, ir, vis)
     t22 = metrics.compute(f, ir, vis, convention="tang-2022")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -14,10 +15,10 @@ from normfuse.cli import main
 from normfuse.evaluation import dataset_pairs, run_evaluation
 
 
-def test_folder_mode_reproduces_didfuse_published_numbers(data_dir, tmp_path):
+def test_folder_mode_reproduces_didfuse_published_numbers(data_dir, calibration_dir, tmp_path):
     out = tmp_path / "m.json"
     rc = main(["evaluate", "--ir", str(data_dir / "tno" / "ir"), "--vis", str(data_dir / "tno" / "vis"),
-               "--fused", str(data_dir.parent / "calibration" / "didfuse" / "tno"), "--json", str(out),
+               "--fused", str(calibration_dir / "tno"), "--json", str(out),
                "--metrics", "EN", "MI", "MG", "VIF"])
     assert rc == 0
     mean = json.loads(out.read_text())["mean"]
@@ -48,6 +49,7 @@ def test_dataset_mode_writes_tables_and_figure(data_dir, tmp_path):
     assert sorted(p.name for p in (tmp_path / "ev" / "tno" / "normfuse").iterdir()) == ["03.png", "17.png", "21.png"]
     md = (tmp_path / "ev" / "metrics.md").read_text()
     assert "letter: NormFuse" in md and "| normfuse |" in md
+    assert "- letter: NormFuse: published: the NormFuse letter's Table 1" in md  # each reference row's provenance
     # averaging lowers contrast: a real property of the baseline, not a fixed number
     assert means["tno"]["average"]["SD"] < means["tno"]["normfuse"]["SD"]
     # the robustness figures are the worst pair of the set
@@ -84,3 +86,37 @@ def test_robustness_metrics_on_a_real_night_pair(data_dir):
     assert share(ir) == pytest.approx(1.0, abs=1e-9) and share(vis) == pytest.approx(0.0, abs=1e-9)
     assert share(0.75 * ir.astype(float) + 0.25 * vis) == pytest.approx(0.75, abs=0.01)
     assert not metrics.get("CRUSH").higher_is_better and metrics.get("IRshare").higher_is_better
+
+
+def test_reference_rows_without_a_command_are_marked_external():
+    """LLVIP rows (other methods' released weights, fused images not shipped) are labelled external everywhere."""
+    from normfuse.evaluation import EXTERNAL, LLVIP_REFERENCE, provenance, reference_rows
+
+    assert LLVIP_REFERENCE and all(name.endswith(EXTERNAL) for name in reference_rows("llvip"))
+    assert all(provenance(n).startswith("external reference values") for n in reference_rows("llvip"))
+    for ds in ("tno", "roadscene"):  # published table and images shipped in the calibration folder: not external
+        assert not any(n.endswith(EXTERNAL) for n in reference_rows(ds))
+        assert all("external" not in provenance(n) for n in reference_rows(ds))
+
+
+def _tno_subset(data_dir, root, names=("03.bmp", "17.bmp")):
+    for sub in ("ir", "vis"):
+        (root / "tno" / sub).mkdir(parents=True)
+        for n in names:
+            os.symlink(data_dir / "tno" / sub / n, root / "tno" / sub / n)
+    return root
+
+
+def test_evaluate_without_matplotlib_says_which_figures_it_did_not_write(data_dir, tmp_path, monkeypatch, capsys):
+    root = _tno_subset(data_dir, tmp_path / "data")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    rc = main(["evaluate", "--data", str(root), "--datasets", "tno", "--methods", "average", "--out",
+               str(tmp_path / "ev"), "--metrics", "EN", "SD"])
+    assert rc == 0
+    note = "matplotlib is not installed: metrics.png and contact_sheet.png not written (pip install 'normfuse[plot]')"
+    out = capsys.readouterr()
+    assert note in out.out and f"warning: {note}" in out.err  # in the printed metrics.md, and as a warning
+    with pytest.warns(UserWarning, match=note.split(" (")[0]):  # the library call warns
+        run_evaluation({"average": BASELINES["average"]}, ("tno",), tmp_path / "ev2", root, names=("EN",),
+                       progress=False)
+    assert not (tmp_path / "ev" / "metrics.png").exists() and not (tmp_path / "ev" / "contact_sheet.png").exists()

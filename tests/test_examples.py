@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import imageio.v3 as iio
+from fusion_checks import assert_fuses
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -20,3 +21,4 @@ def test_fuse_one_pair_script(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert iio.imread(out).shape == iio.imread(ir).shape
+    assert_fuses(iio.imread(out), iio.imread(ir), iio.imread(vis))  # a fusion, not a copy, average or maximum

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from fusion_checks import assert_fuses
 
 from normfuse import NormFuseConfig, NormFuser, WeightsError
 from normfuse.devices import cpu_supports_bf16, resolve_precision
@@ -19,19 +20,21 @@ def fuser():
 
 
 def test_bundled_model_fuses_a_real_pair(fuser, tno_pair):
+    """More IR target contrast than the average, more visible detail than the maximum (tests/fusion_checks.py).
+
+    The average, the maximum and the visible image fail the same check (tests/test_fusion_checks.py).
+    Measured on TNO 17: share 0.88 (need 0.60), detail 1.30 (need 0.43).
+    """
     ir, vis = tno_pair
     out = fuser.fuse(ir, vis)
     assert out.shape == ir.shape and out.dtype == np.uint8
-    out, ir_f, vis_f = out.astype(float), ir.astype(float), vis.astype(float)
-    for src in (ir_f, vis_f):  # not a copy of either input
-        assert np.abs(out - src).mean() > 3
-    # the hot targets of the IR image (its hottest 2 %) stand out in the fused image, not in the visible one
-    hot = ir_f >= np.percentile(ir_f, 98)
-    z = lambda a: (a[hot].mean() - a.mean()) / a.std()  # noqa: E731
-    assert z(vis_f) < 0 and z(out) > 1.0
-    # the visible texture is there: gradient magnitudes follow the visible image's
-    grad = lambda a: np.hypot(*np.gradient(a)).ravel()  # noqa: E731
-    assert np.corrcoef(grad(out), grad(vis_f))[0, 1] > 0.6
+    assert_fuses(out, ir, vis)
+
+
+@pytest.mark.parametrize("name", ["normfuse-letter", "normfuse-roadscene"])
+def test_the_other_shipped_models_pass_the_same_fusion_check(name, tno_pair):
+    """Not a property of one model: letter share 1.10 / detail 0.76, roadscene 1.37 / 0.59 (need 0.60 / 0.43)."""
+    assert_fuses(NormFuser.from_pretrained(name, device="cpu", precision="fp32").fuse(*tno_pair), *tno_pair)
 
 
 def test_dtypes_and_types_round_trip(fuser, tno_pair):
@@ -52,6 +55,23 @@ def test_dtypes_and_types_round_trip(fuser, tno_pair):
 def test_paths_are_read(fuser, data_dir, tno_pair):
     out = fuser.fuse(data_dir / "tno" / "ir" / "17.bmp", str(data_dir / "tno" / "vis" / "17.bmp"))
     np.testing.assert_array_equal(out, fuser.fuse(*tno_pair))
+
+
+def test_a_grey_rgb_file_comes_back_like_the_same_array(fuser, tno_pair, tmp_path):
+    """A visible file stored as RGB with equal channels gives (H, W, 3) with equal channels, as the array does."""
+    import imageio.v3 as iio
+
+    from normfuse.io import read_image
+
+    ir, vis = (a[:64, :96] for a in tno_pair)
+    rgb = np.repeat(vis[..., None], 3, axis=2)
+    iio.imwrite(tmp_path / "vis.png", rgb)
+    np.testing.assert_array_equal(read_image(tmp_path / "vis.png"), rgb)
+    from_file, from_array = fuser.fuse(ir, tmp_path / "vis.png"), fuser.fuse(ir, rgb)
+    assert from_file.shape == from_array.shape == (64, 96, 3)
+    np.testing.assert_array_equal(from_file, from_array)
+    np.testing.assert_array_equal(from_file[..., 0], fuser.fuse(ir, vis))  # fused as grey
+    assert (from_file == from_file[..., :1]).all()
 
 
 def test_colour_visible_gives_colour_output_with_visible_chroma(fuser, roadscene_pair):
@@ -75,8 +95,8 @@ def test_feature_path_reproduces_fuse(fuser, tno_pair):
     vis = torch.from_numpy(tno_pair[1] / 255.0).float()[None, None]
     fused = fuser.fuse(ir, vis)
     feats = fuser.fuse_features(fuser.encode(ir), fuser.encode(vis))
-    # fuse runs the folded FusionPlan; the feature path is the layer-by-layer reference
-    assert (fuser.decode(feats) - fused).abs().max() < 1e-4
+    # fuse and the feature path both run the folded FusionPlan: bit-identical (README)
+    assert torch.equal(fuser.decode(feats), fused)
     s, d = fuser.decompose(vis)
     assert s.shape == d.shape == (1, fuser.config.width, *ir.shape[-2:])
 

@@ -338,7 +338,10 @@ PUBLISHED = {  # DIDFuse (IJCAI 2020) table, means over 40 pairs
 }
 # which of our metrics reproduces each published column
 PUBLISHED_AS = {"EN": "EN", "MI": "MI", "SD": "SD_colmean", "SF": "SF_zeropad", "VIF": "VIF", "MG": "MG"}
-# standard conventions (the project's reference numbers) and the saturating-uint8 SF
+# REGRESSION PINS, not a correctness check: these means of the standard conventions and of the saturating-uint8 SF
+# were produced by this project's own code (they are repeated in normfuse/evaluation.py DIDFUSE_STANDARD and in
+# docs/metrics.md). What shows them right is test_standard_conventions_match_reference_formulas below: the same
+# means computed here from the definitions written out in numpy, with none of the library's code.
 STANDARD = {
     "tno": {"SD": 46.89, "SF": 11.28, "SF_uint8": 6.01},
     "roadscene": {"SD": 50.98, "SF": 14.27, "SF_uint8": 6.79},
@@ -346,36 +349,58 @@ STANDARD = {
 CALIBRATION_NAMES = ["EN", "MI", "MG", "VIF", "SD", "SD_colmean", "SF", "SF_zeropad", "SF_uint8"]
 
 
-@pytest.fixture(scope="module")
-def calibration_means(data_dir):
-    root = data_dir.parent / "calibration" / "didfuse"
-    if not root.is_dir():
-        pytest.skip(f"calibration images not found at {str(root)!r}")
+def _reference_sd_sf(f: np.ndarray) -> dict[str, float]:
+    """SD, SF and SF_uint8 of an 8-bit grey image, written out from their definitions (independent of normfuse)."""
+    x = f.astype(np.float64)
+    dh, dv = np.diff(x, axis=1), np.diff(x, axis=0)  # F(i, j) - F(i, j-1) and F(i, j) - F(i-1, j)
+    # MATLAB uint8 arithmetic: a negative difference saturates to 0, a square above 255 saturates to 255
+    sat = lambda d: np.minimum(np.maximum(d, 0) ** 2, 255).mean()  # noqa: E731
+    return {
+        "SD": math.sqrt(((x - x.mean()) ** 2).mean()),  # population standard deviation of the whole image
+        "SF": math.sqrt((dh**2).mean() + (dv**2).mean()),  # row and column frequencies over the differences
+        "SF_uint8": math.sqrt(sat(dh) + sat(dv)),
+    }
+
+
+def _calibration_sets(data_dir, calibration_dir) -> dict[str, list[tuple]]:
     split = json.loads((data_dir / "roadscene" / "split.json").read_text())
     sets = {
         "tno": [(f"{k:02d}.png", f"{k:02d}.bmp") for k in range(1, 41)],
         "roadscene": [(name.rsplit(".", 1)[0] + ".png", name) for name in split["test"]],
     }
+    return {key: [(calibration_dir / key / fused, data_dir / key / "ir" / src, data_dir / key / "vis" / src)
+                  for fused, src in pairs] for key, pairs in sets.items()}
+
+
+@pytest.fixture(scope="module")
+def calibration_means(data_dir, calibration_dir):
     means = {}
-    for key, pairs in sets.items():
-        assert len(pairs) == 40
-        rows = [
-            metrics.compute(
-                root / key / fused, data_dir / key / "ir" / src, data_dir / key / "vis" / src, CALIBRATION_NAMES
-            )
-            for fused, src in pairs
-        ]
+    for key, triplets in _calibration_sets(data_dir, calibration_dir).items():
+        assert len(triplets) == 40
+        rows = [metrics.compute(f, ir, vis, CALIBRATION_NAMES) for f, ir, vis in triplets]
         means[key] = {n: float(np.mean([r[n] for r in rows])) for n in CALIBRATION_NAMES}
+        refs = [_reference_sd_sf(iio.imread(f)) for f, _, _ in triplets]  # DIDFuse's images are 8-bit grey
+        means[key]["reference"] = {n: float(np.mean([r[n] for r in refs])) for n in ("SD", "SF", "SF_uint8")}
     return means
 
 
 @pytest.mark.parametrize("dataset", ["tno", "roadscene"])
 def test_calibration_reproduces_didfuse_table(calibration_means, dataset):
+    """Against the published DIDFuse table (an independent reference) to 0.005."""
     ours = calibration_means[dataset]
     for column, published in PUBLISHED[dataset].items():
         assert abs(ours[PUBLISHED_AS[column]] - published) <= 0.005, (column, ours[PUBLISHED_AS[column]], published)
+
+
+@pytest.mark.parametrize("dataset", ["tno", "roadscene"])
+def test_standard_conventions_match_reference_formulas(calibration_means, dataset):
+    """SD, SF and SF_uint8 on DIDFuse's 40 images equal the definitions written out above; then the pinned means."""
+    ours, reference = calibration_means[dataset], calibration_means[dataset]["reference"]
+    for name in ("SD", "SF", "SF_uint8"):
+        assert ours[name] == pytest.approx(reference[name], rel=1e-12), name
+    # regression pins (see STANDARD): they change only if the images or the definitions do
     for name, value in STANDARD[dataset].items():
-        assert ours[name] == pytest.approx(value, abs=0.01), name
+        assert reference[name] == pytest.approx(value, abs=0.01), name
 
 
 def test_float_images_are_checked_by_the_same_rule_as_fusing():

@@ -137,21 +137,32 @@ def test_plot_feature_maps_example_writes_where_o_says(tmp_path):
 
 
 def test_readme_states_the_true_tolerance_of_fuse_against_the_feature_steps(data_dir):
-    """README: fuse and decode(fuse_features(encode, encode)) agree to within 1e-6 in fp32 (not exactly)."""
+    """README: fuse and the feature steps are bit-identical; the layer-by-layer network is within 5e-6 in fp32.
+
+    Measured (AMX CPU, torch 2.13, fp32), largest |fuse - net.fuse| over the 40 TNO pairs: default model 1.79e-6
+    (TNO 32; 01: 1.31e-6, 17: 1.01e-6, 33: 7.2e-7), normfuse-letter 3.5e-6 (TNO 40). A fold with a wrong batch-norm
+    eps (10x) fails the bound, as does any path of the steps other than fuse's (bit-identity).
+    """
     import torch
 
     from normfuse import NormFuser
     from normfuse.io import read_image
 
-    assert "agree to within\n1e-6 for float tensors" in (ROOT / "README.md").read_text()
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "`decode(fuse_features(encode(ir), encode(vis)))` are bit-identical" in readme
+    assert "by at most 1.8e-6 over the 40 TNO pairs for the default model" in readme
+    assert "the second against 5e-6" in readme
     fuser = NormFuser.from_pretrained(device="cpu", precision="fp32")
     worst = 0.0
     for name in ("01.bmp", "17.bmp", "33.bmp"):
         ir, vis = (torch.from_numpy(read_image(data_dir / "tno" / s / name) / 255.0).float() for s in ("ir", "vis"))
         fused = fuser.fuse(ir, vis)
         steps = fuser.decode(fuser.fuse_features(fuser.encode(ir), fuser.encode(vis)))[0, 0]
-        worst = max(worst, float((fused - steps).abs().max()))
-    assert worst <= 1e-6
+        assert torch.equal(fused, steps), name
+        with torch.inference_mode():
+            layer_by_layer = fuser.net.fuse(ir[None, None], vis[None, None]).clamp(0, 1)[0, 0]
+        worst = max(worst, float((fused - layer_by_layer).abs().max()))
+    assert 0 < worst <= 5e-6  # 1.31e-6 measured; 0 would mean fuse no longer runs the folded plan
 
 
 @pytest.mark.parametrize("command", ["fuse", "train", "evaluate", "explain", None])

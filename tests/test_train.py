@@ -379,13 +379,27 @@ def test_no_training_data_says_what_to_pass(tmp_path):
 
 
 def test_bf16_training_warns_on_a_cpu_without_native_bfloat16(small_data, tmp_path, monkeypatch):
+    """Runs on every CPU: the CPU flag is simulated (this machine has AVX512-BF16 and AMX, the common case here)."""
+    import warnings
+
     from normfuse import devices
 
-    if devices.cpu_supports_bf16():
-        pytest.skip("this CPU has native bfloat16")
     monkeypatch.setattr(devices, "_warned_emulated_bf16", False)  # once per process: earlier tests may have warned
+    monkeypatch.setattr(devices, "cpu_supports_bf16", lambda: False)
     with pytest.warns(devices.EmulatedBF16Warning, match="--bf16"):
         train(_cfg(small_data, tmp_path / "r", epochs=1, bf16=True, max_steps=1))
+    # once per process, and never on a CPU with native bfloat16
+    monkeypatch.setattr(devices, "_warned_emulated_bf16", False)
+    monkeypatch.setattr(devices, "cpu_supports_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", devices.EmulatedBF16Warning)
+        assert devices.warn_if_bf16_emulated(torch.device("cpu")) is False
+    monkeypatch.setattr(devices, "cpu_supports_bf16", lambda: False)
+    with pytest.warns(devices.EmulatedBF16Warning):
+        assert devices.warn_if_bf16_emulated(torch.device("cpu")) is True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", devices.EmulatedBF16Warning)
+        assert devices.warn_if_bf16_emulated(torch.device("cpu")) is True  # said once already
 
 
 def test_photometric_augmentation_darkens_brightens_and_flattens():
