@@ -48,9 +48,13 @@ def test_percentile_stretch_of_an_image_over_16_million_pixels():
 
 
 # ---------------------------------------------------------------- item 5: --device cuda on a machine without CUDA
-@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
-def test_device_cuda_without_cuda_is_a_one_line_usage_error_in_every_command(data_dir, small_data, tmp_path, capsys):
+def test_device_cuda_without_cuda_is_a_one_line_usage_error_in_every_command(data_dir, small_data, tmp_path, capsys,
+                                                                             monkeypatch):
+    import torch
+
     from normfuse.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on this machine: no CUDA
     from normfuse.samples import sample_pair_paths
 
     ir, vis = (str(p) for p in sample_pair_paths())
