@@ -79,9 +79,9 @@ def main() -> None:
         didfuse = Path(args.didfuse) / ds
         ms = dict(methods)
         if didfuse.is_dir():
-            ms["DIDFuse (released images)"] = didfuse
+            ms["DIDFuse (released images, scored here)"] = didfuse
         means = run_evaluation(ms, (ds,), out / ds, root, names=names, progress=False)[ds]
-        ref = means.get("DIDFuse (released images)") or evaluation.LLVIP_REFERENCE["DIDFuse (released weights)"]
+        ref = means.get("DIDFuse (released images, scored here)") or evaluation.LLVIP_REFERENCE["DIDFuse (released weights)"]
         n = len(evaluation.dataset_pairs(ds, root))
         print(f"\n### {ds} ({n} pairs)\n")
         print("| model | " + " | ".join(QUALITY + COLUMNS) + " | above DIDFuse | targets missed |")

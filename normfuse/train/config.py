@@ -4,7 +4,7 @@ This module holds every setting (the loss weights and the augmentation too)
 and imports neither torch nor the network, so that the command line can be
 built from these dataclasses quickly.
 
-The defaults are the recipe of the default model (``normfuse-default``, see
+The defaults are the recipe of the default model (``normfuse-faithful``, see
 ``weights/README.md``): width 16, then two stages in one run:
 
 1. ``epochs`` (120) epochs of the NormFuse letter's loss (Adam, lr 1e-3 divided
@@ -24,8 +24,8 @@ The defaults are the recipe of the default model (``normfuse-default``, see
 
 Examples:
     >>> cfg = TrainConfig(data=["pairs/"], out="runs/x")
-    >>> cfg.model["width"], cfg.epochs, cfg.fusion_epochs
-    (16, 120, 7)
+    >>> cfg.model["width"], cfg.epochs, cfg.fusion_epochs, cfg.fusion_loss["ir_priority"]
+    (16, 120, 5, 0.0)
     >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
     True
 """
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TrainConfig", "LossWeights", "FusionLossWeights", "Photometric", "CONFIG_FILE"]
+__all__ = ["TrainConfig", "LossWeights", "FusionLossWeights", "FAITHFUL_FUSION_LOSS", "Photometric", "CONFIG_FILE"]
 
 #: Name of the run folder's settings file.
 CONFIG_FILE = "train_config.json"
@@ -242,7 +242,7 @@ class TrainConfig:
     lr: float = _setting("stage 1 learning rate", 1e-3)
     lr_step_epochs: int = _setting("stage 1: divide the learning rate every this many epochs", 40)
     lr_gamma: float = _setting("stage 1: by this factor", 0.1)
-    fusion_epochs: int = _setting("epochs of the fusion stage (stage 2; 0: the letter's recipe alone)", 7)
+    fusion_epochs: int = _setting("epochs of the fusion stage (stage 2; 0: the letter's recipe alone)", 5)
     fusion_lr: float = _setting("stage 2 learning rate (constant)", 3e-4)
     fusion_batch_size: int = _setting("stage 2 crops per batch", 8)
     crop_size: int = _setting("side of the square training crops", 128)
@@ -263,8 +263,9 @@ class TrainConfig:
                                     factory=lambda: dataclasses.asdict(LossWeights()))
     reconstruction: float = _setting("stage 2: weight of the letter's loss (0: not computed)", 0.0)
     freeze_encoder: bool = _setting("stage 2 trains only the decoder (the encoder keeps stage 1's decomposition)", True)
-    fusion_loss: dict[str, Any] = _setting("stage 2: fusion loss weights (FusionLossWeights fields)",
-                                             factory=lambda: dataclasses.asdict(FusionLossWeights()))
+    fusion_loss: dict[str, Any] = _setting("stage 2: fusion loss weights (FusionLossWeights fields; default: "
+                                           "normfuse-faithful's, FAITHFUL_FUSION_LOSS)",
+                                           factory=lambda: dict(FAITHFUL_FUSION_LOSS))
     init: str | None = _setting("start from this model: a folder or a name of normfuse.list_models()", None)
     freeze_norm_stats: bool = _setting("keep the normalisations' running statistics fixed", False)
     bf16_consistency: float = _setting("weight of the bf16-versus-fp32 fused-image term", 0.0)
