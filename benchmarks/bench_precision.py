@@ -24,9 +24,10 @@ from _common import data_root
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="folder holding tno/ (default: $NORMFUSE_DATA or ../shared/data next to the checkout)")
-    ap.add_argument("--dataset", default="tno", choices=["tno", "roadscene"])
+    ap.add_argument("--dataset", default="tno", choices=["tno", "roadscene", "llvip"])
     ap.add_argument("--model", help="shipped model name, folder or hub repo id (default: the default model)")
     ap.add_argument("--every", type=int, default=1, help="use every N-th pair (a quick subset)")
+    ap.add_argument("--drift-only", action="store_true", help="only the grey-level drift, not the metrics (faster)")
     args = ap.parse_args()
 
     from normfuse import NormFuser
@@ -37,7 +38,7 @@ def main() -> None:
 
     pairs = list(dataset_pairs(args.dataset, args.data or data_root()))[:: args.every]
     fusers = {p: NormFuser.from_pretrained(args.model, device="cpu", precision=p) for p in ("fp32", "bf16")}
-    worst, over1, names = 0, [], ["EN", "SD", "SF", "VIF", "MI", "MG", "Qabf", "SSIM"]
+    worst, over1, over3, names = 0, [], [], ["EN", "SD", "SF", "VIF", "MI", "MG", "Qabf", "SSIM"]
     scores: dict[str, list[dict[str, float]]] = {"fp32": [], "bf16": []}
     for _stem, ir_path, vis_path in pairs:
         ir, vis = read_image(ir_path), read_image(vis_path)
@@ -45,6 +46,9 @@ def main() -> None:
         diff = np.abs(out["fp32"].astype(int) - out["bf16"].astype(int))
         worst = max(worst, int(diff.max()))
         over1.append(float((diff > 1).mean()))
+        over3.append(float((diff > 3).mean()))
+        if args.drift_only:
+            continue
         for p in out:
             scores[p].append(compute(out[p], ir, vis, names=names))
     print(f"{args.dataset}: {len(pairs)} pairs, model {args.model or DEFAULT_MODEL}")
@@ -53,6 +57,9 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| max abs difference (grey levels) | {worst} | <= 1 | {'yes' if worst <= 1 else 'no'} |")
     print(f"| pixels differing by more than 1 level | {100 * np.mean(over1):.3f} % | - | - |")
+    print(f"| pixels differing by more than 3 levels | {100 * np.mean(over3):.4f} % | - | - |")
+    if args.drift_only:
+        return
     rel = {}
     for n in names:
         a = np.mean([s[n] for s in scores["fp32"]])

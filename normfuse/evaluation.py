@@ -32,7 +32,7 @@ from .pairing import match_pairs, split_pairs
 from .samples import DATA_ENV, data_root
 
 __all__ = ["LETTER_TABLE", "DIDFUSE_STANDARD", "LLVIP_REFERENCE", "EXTERNAL", "REFERENCE_PROVENANCE", "provenance",
-           "DATASETS", "REPORT_METRICS", "ROBUSTNESS", "dataset_pairs", "fuse_to_folder", "reference_rows",
+           "DATASETS", "REPORT_METRICS", "ROBUSTNESS", "FIDELITY", "dataset_pairs", "fuse_to_folder", "reference_rows",
            "run_evaluation"]
 
 #: The six metrics of the letter's Table 1, in its order.
@@ -94,6 +94,15 @@ DATASETS = ("tno", "roadscene", "llvip")
 
 #: Robustness metrics every normfuse-convention evaluation adds, reported per set as the worst pair.
 ROBUSTNESS = {"CRUSH": max, "IRshare": min}
+
+#: Fidelity metrics (:mod:`normfuse.metrics.fidelity`) every normfuse-convention evaluation adds, reported per set
+#: as the mean and the worst pair (pairs where one is undefined, NaN, are left out).
+FIDELITY = {"HIGHLIGHT": max, "HPAMP": max, "FLATAMP": max, "HALO": max}
+
+
+def _worst(how: Callable[..., float], values: list[float]) -> float:
+    """``how`` (``max`` or ``min``) of the defined values, NaN when none is."""
+    return float(how((v for v in values if v == v), default=float("nan")))
 
 
 def reference_rows(dataset: str) -> dict[str, dict[str, float]]:
@@ -207,7 +216,7 @@ def run_evaluation(
     out.mkdir(parents=True, exist_ok=True)
     if convention == "normfuse":
         names = tuple(names or (*metrics.DEFAULT_METRICS, "SF_uint8", "SD_colmean"))
-        names += tuple(k for k in ROBUSTNESS if k not in names)
+        names += tuple(k for k in (*ROBUSTNESS, *FIDELITY) if k not in names)
     else:
         names = tuple(metrics.get_convention(convention).resolve(names))
     means: dict[str, dict[str, dict[str, float]]] = {}
@@ -230,8 +239,8 @@ def run_evaluation(
                 rows[stem] = metrics.compute(fused, ir, vis, names, convention=convention)
             per_image[ds][mname] = rows
             means[ds][mname] = {k: float(np.nanmean([r[k] for r in rows.values()])) for k in names}
-            means[ds][mname].update({f"{k} ({how.__name__})": float(how(r[k] for r in rows.values()))
-                                     for k, how in ROBUSTNESS.items() if k in names})
+            means[ds][mname].update({f"{k} ({how.__name__})": _worst(how, [r[k] for r in rows.values()])
+                                     for k, how in {**ROBUSTNESS, **FIDELITY}.items() if k in names})
             (out / ds).mkdir(parents=True, exist_ok=True)  # also when every method is a folder of fused images
             metrics.write_csv(out / ds / f"{mname}_per_image.csv", rows, list(names))
     metrics.write_json(out / "metrics.json", {"mean": means, "per_image": per_image})

@@ -57,6 +57,9 @@ def test_dataset_mode_writes_tables_and_figure(data_dir, tmp_path):
     assert means["tno"]["normfuse"]["IRshare (min)"] == min(r["IRshare"] for r in per_image.values())
     assert means["tno"]["normfuse"]["CRUSH (max)"] == max(r["CRUSH"] for r in per_image.values())
     assert means["tno"]["average"]["IRshare (min)"] == pytest.approx(0.5, abs=0.01)  # the average is half of each
+    # the fidelity measures: mean and worst pair; the average is softer than its sharper source
+    assert means["tno"]["normfuse"]["HPAMP (max)"] == max(r["HPAMP"] for r in per_image.values())
+    assert means["tno"]["average"]["HPAMP (max)"] < 1.0 and "HALO (max)" in means["tno"]["average"]
     if pytest.importorskip("matplotlib"):
         assert (tmp_path / "ev" / "metrics.png").stat().st_size > 5000
         assert (tmp_path / "ev" / "contact_sheet.png").stat().st_size > 5000

@@ -185,6 +185,8 @@ def trained():
 SELF_FUSION_MAD = 5.0
 #: Minimum correlation between fuse(x, x) and x; measured minimum 0.984.
 SELF_FUSION_CORR = 0.97
+#: The default model's fuse(x, x) has at most this times x's mean horizontal gradient (measured: 1.1 to 1.78).
+SELF_FUSION_GAIN = 1.9
 
 
 def test_fusing_an_image_with_itself_gives_it_back(trained, tno_pair):
@@ -217,25 +219,22 @@ def test_fusing_an_image_with_itself_gives_it_back(trained, tno_pair):
     assert np.corrcoef(out.ravel(), crop.ravel())[0, 1] > 0.9
 
 
-def test_the_default_model_fuses_an_image_with_itself_into_a_sharpened_copy(tno_pair):
-    """The default model's decoder learned to decode *fused* features towards its fusion objective's
-    target, which for ``(x, x)`` is ``x`` with its detail (``x`` minus its Gaussian base, sigma 10)
-    doubled: an unsharp-masked copy. Measured on the 6 crops below (TNO pair 17): correlation 0.91 to
-    0.98 with that copy (mean absolute difference 7 to 13 grey levels), 0.88 to 0.98 with ``x``, and
-    1.7 to 2.6 times its mean horizontal gradient."""
-    import torch
-
-    from normfuse.train.losses import intensity_target
-
+def test_the_default_model_sharpens_an_image_fused_with_itself_less_than_the_previous_default(tno_pair):
+    """fuse(x, x): the previous default (``normfuse-robust``, detail gain 2, gradient gain 1.5) returns an
+    unsharp-masked copy, 1.8 to 2.6 times x's mean horizontal gradient on the 6 crops below (TNO pair 17).
+    The default has no detail or gradient gain, but its salience term (the IR image's excess over its own
+    base, added to the target) also lifts the bright details of x when x is both inputs: measured 1.1 to
+    1.8 times, below the previous default's on every crop (correlation with x 0.94 to 0.99). A known
+    shortfall of the default (model card). (Trivial fusers return x exactly: the fusion behaviour that
+    separates them from a model is checked in ``tests/test_models.py``.)"""
     default = NormFuser.from_pretrained(device="cpu", precision="fp32")
+    robust = NormFuser.from_pretrained("normfuse-robust", device="cpu", precision="fp32")
     corr = lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1]  # noqa: E731
-    grad = lambda a: np.abs(np.diff(a, axis=1)).mean()  # noqa: E731
+    grad = lambda a: np.abs(np.diff(a.astype(np.float64), axis=1)).mean()  # noqa: E731
     for img in tno_pair:
         for y, x in ((0, 0), (161, 246), (300, 400)):
             crop = img[y : y + 128, x : x + 128]
-            out = default.fuse(crop, crop).astype(np.float64)
-            t = torch.from_numpy(crop).float()[None, None] / 255
-            sharpened = intensity_target(t, t, base_sigma=10.0, detail_gain=2.0)[0, 0].numpy() * 255
-            assert corr(out, sharpened) > 0.9 and np.abs(out - sharpened).mean() < 15
-            assert corr(out, crop) > 0.85
-            assert grad(out) > 1.5 * grad(crop.astype(np.float64))  # sharper, not blurred
+            out = default.fuse(crop, crop)
+            gain = grad(out) / grad(crop)
+            assert corr(out, crop) > 0.92 and 1.0 < gain < SELF_FUSION_GAIN, (y, x, gain)
+            assert grad(robust.fuse(crop, crop)) / grad(crop) > gain + 0.3, (y, x)

@@ -103,6 +103,40 @@ def test_detail_balance_keeps_the_warm_targets_of_a_flattened_thermal_image(tno_
     assert share(flat, 0.0) < 0.7 < share(ir, 0.0)
 
 
+def test_faithful_target_keeps_a_bright_sky_and_lifts_warm_targets_by_their_salience():
+    """A saturated sky over a cold thermal background, and a warm person on a dim visible road: the faithful
+    target keeps the sky at the visible value (the old half-way pull gives ~129) and makes the person stand
+    out over the road by about as much as in the IR image, brighter than without the salience term."""
+    ir = torch.full((1, 1, 64, 64), 3 / 255)
+    vis = torch.full((1, 1, 64, 64), 1.0)
+    vis[..., 32:, :] = 0.3  # the road
+    ir[..., 40:56, 24:32] = 0.4  # a warm person on it
+    old = intensity_target(ir, vis, base_sigma=10.0, ir_priority=0.5)
+    off = intensity_target(ir, vis, base_sigma=10.0)
+    new = intensity_target(ir, vis, base_sigma=10.0, ir_salience=1.0)
+    assert old[0, 0, 5, 40].item() * 255 < 135 and new[0, 0, 5, 40].item() == pytest.approx(1.0, abs=1e-6)
+    contrast = lambda t: (t[0, 0, 44:52, 26:30].mean() - t[0, 0, 44:52, 40:60].mean()).item()  # noqa: E731
+    assert contrast(new) > contrast(off) + 0.1 and contrast(new) > 0.35
+    # the highlight term: nothing when the fused image keeps the bright visible pixels, the loss otherwise
+    w = FusionLossWeights(intensity=0.0, gradient=0.0, ssim=0.0, contrast=0.0, dark=0.0, highlight=1.0)
+    assert fusion_loss(ir, vis, vis, w)[1]["fhighlight"] == 0.0
+    grey = fusion_loss(ir, vis, vis * 0.5, w)[1]["fhighlight"]
+    assert grey == pytest.approx(0.5 * 0.5, rel=1e-4)  # half of the image is sky, half of its level is lost
+
+
+def test_distill_floor_skips_where_the_teacher_is_crushed():
+    from normfuse.network import NormFuseConfig, NormFuseNet
+    from normfuse.train.step import StepWeights, TrainStep
+
+    torch.manual_seed(0)
+    net = NormFuseNet(NormFuseConfig(width=4))
+    ir, vis = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32) * 0.5 + 0.5
+    crushed = torch.zeros(2, 1, 32, 32)  # a teacher that crushes everything to black
+    everywhere = TrainStep(net, StepWeights(reconstruction=0.0, distill=1.0))(ir, vis, crushed)[1]["distill"]
+    skipped = TrainStep(net, StepWeights(reconstruction=0.0, distill=1.0, distill_floor=0.5))(ir, vis, crushed)[1]
+    assert everywhere > 0.05 and skipped["distill"] == 0.0
+
+
 def test_dataset_centre_crop_and_errors(small_data, tmp_path):
     ds = PairedImageFolder(small_data, crop=CropPolicy(size=64))
     assert len(ds) == 6

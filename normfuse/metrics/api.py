@@ -21,7 +21,7 @@ import numpy as np
 
 from ..io import IMAGE_SUFFIXES
 from ..pairing import by_stem, list_images
-from . import basic, information, qabf, robustness, structural, vif  # noqa: F401  (register the metrics)
+from . import basic, fidelity, information, qabf, robustness, structural, vif  # noqa: F401  (register the metrics)
 from .images import ImageLike, gray8_triplet
 from .registry import METRICS, get, resolve_names
 

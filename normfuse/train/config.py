@@ -4,7 +4,7 @@ This module holds every setting (the loss weights and the augmentation too)
 and imports neither torch nor the network, so that the command line can be
 built from these dataclasses quickly.
 
-The defaults are the recipe of the default model (``normfuse-default``, see
+The defaults are the recipe of the default model (``normfuse-faithful``, see
 ``weights/README.md``): width 16, then two stages in one run:
 
 1. ``epochs`` (120) epochs of the NormFuse letter's loss (Adam, lr 1e-3 divided
@@ -24,8 +24,8 @@ The defaults are the recipe of the default model (``normfuse-default``, see
 
 Examples:
     >>> cfg = TrainConfig(data=["pairs/"], out="runs/x")
-    >>> cfg.model["width"], cfg.epochs, cfg.fusion_epochs
-    (16, 120, 7)
+    >>> cfg.model["width"], cfg.epochs, cfg.fusion_epochs, cfg.fusion_loss["ir_priority"]
+    (16, 120, 5, 0.0)
     >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
     True
 """
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TrainConfig", "LossWeights", "FusionLossWeights", "Photometric", "CONFIG_FILE"]
+__all__ = ["TrainConfig", "LossWeights", "FusionLossWeights", "FAITHFUL_FUSION_LOSS", "Photometric", "CONFIG_FILE"]
 
 #: Name of the run folder's settings file.
 CONFIG_FILE = "train_config.json"
@@ -97,7 +97,22 @@ class FusionLossWeights:
         contrast: weight of the contrast term, the L1 distance between the
             standard deviations of the fused image and of the intensity target
             (per image), which keeps the fused image's global contrast.
+        ir_salience: with ``base_sigma > 0``, adds this times how much warmer
+            the IR image (blurred by ``salience_sigma`` pixels, so its noise
+            is not amplified) is than its own base, ``relu(G(I) - B_I)``: warm
+            targets stand out without pulling bright visible areas down
+            (``0``: off).
+        salience_sigma: that blur, in pixels.
+        highlight: weight of the highlight term, the mean of how far the
+            fused image falls below the visible image where the visible image
+            is at least ``highlight_level`` (a one-sided penalty: bright
+            visible areas such as skies and lamps are kept; ``0``: off).
+        highlight_level: that level, on the [0, 1] scale.
         ssim_window: SSIM window side.
+
+    The class defaults are the recipe of ``normfuse-robust`` (so its shipped
+    settings file reads as it was run); :data:`FAITHFUL_FUSION_LOSS` is the
+    recipe of the default model, ``normfuse-faithful``.
     """
 
     intensity: float = 4.0
@@ -112,6 +127,18 @@ class FusionLossWeights:
     dark: float = 30.0
     contrast: float = 4.0
     ssim_window: int = 11
+    ir_salience: float = 0.0
+    salience_sigma: float = 2.0
+    highlight: float = 0.0
+    highlight_level: float = 240 / 255
+
+
+#: The fusion loss of the default model (``normfuse-faithful``): no pull towards a cold IR base, no detail or gradient
+#: gain, warm targets from the IR image's salience, bright visible areas kept.
+FAITHFUL_FUSION_LOSS: dict[str, float] = {
+    **dataclasses.asdict(FusionLossWeights()),
+    "ir_priority": 0.0, "detail_gain": 1.0, "gradient_gain": 1.0, "ir_salience": 1.0, "highlight": 10.0,
+}
 
 @dataclass(frozen=True)
 class Photometric:
@@ -198,7 +225,7 @@ class TrainConfig:
     model, e.g. ``{"structure": "sum", "detail": "sum", "skip": "sum"}``).
 
     Fine-tuning for bfloat16 (off by default): ``freeze_norm_stats``,
-    ``bf16_consistency``, ``bf16_error_scale``, ``distill`` (see
+    ``bf16_consistency``, ``bf16_error_scale``, ``distill``, ``distill_floor`` (see
     :mod:`normfuse.train.precision`).
 
     Running: ``out`` (the run folder), ``bf16`` (autocast: fast only on CPUs with
@@ -215,7 +242,7 @@ class TrainConfig:
     lr: float = _setting("stage 1 learning rate", 1e-3)
     lr_step_epochs: int = _setting("stage 1: divide the learning rate every this many epochs", 40)
     lr_gamma: float = _setting("stage 1: by this factor", 0.1)
-    fusion_epochs: int = _setting("epochs of the fusion stage (stage 2; 0: the letter's recipe alone)", 7)
+    fusion_epochs: int = _setting("epochs of the fusion stage (stage 2; 0: the letter's recipe alone)", 5)
     fusion_lr: float = _setting("stage 2 learning rate (constant)", 3e-4)
     fusion_batch_size: int = _setting("stage 2 crops per batch", 8)
     crop_size: int = _setting("side of the square training crops", 128)
@@ -236,13 +263,16 @@ class TrainConfig:
                                     factory=lambda: dataclasses.asdict(LossWeights()))
     reconstruction: float = _setting("stage 2: weight of the letter's loss (0: not computed)", 0.0)
     freeze_encoder: bool = _setting("stage 2 trains only the decoder (the encoder keeps stage 1's decomposition)", True)
-    fusion_loss: dict[str, Any] = _setting("stage 2: fusion loss weights (FusionLossWeights fields)",
-                                             factory=lambda: dataclasses.asdict(FusionLossWeights()))
+    fusion_loss: dict[str, Any] = _setting("stage 2: fusion loss weights (FusionLossWeights fields; default: "
+                                           "normfuse-faithful's, FAITHFUL_FUSION_LOSS)",
+                                           factory=lambda: dict(FAITHFUL_FUSION_LOSS))
     init: str | None = _setting("start from this model: a folder or a name of normfuse.list_models()", None)
     freeze_norm_stats: bool = _setting("keep the normalisations' running statistics fixed", False)
     bf16_consistency: float = _setting("weight of the bf16-versus-fp32 fused-image term", 0.0)
     bf16_error_scale: float = _setting("that term's rounding error in multiples of bfloat16's", 1.0)
     distill: float = _setting("weight of the fused-image term towards the --init model", 0.0)
+    distill_floor: float = _setting("distill only where the init model's fused image is at least this fraction of "
+                                    "max(IR, visible) (0: everywhere; e.g. 0.5 skips where it is crushed)", 0.0)
     fusion: dict[str, str] | None = _setting("fusion rule of the trained model, STRUCTURE:DETAIL:SKIP "
                                              "(e.g. sum:sum:sum; default: the model's)", None)
 
@@ -267,6 +297,8 @@ class TrainConfig:
             raise ValueError(f"bf16_error_scale must be positive, got {self.bf16_error_scale}")
         if self.bf16_consistency and self.bf16:
             raise ValueError("bf16_consistency compares with exact float32 output: it needs bf16=False")
+        if not 0 <= self.distill_floor <= 1:
+            raise ValueError(f"distill_floor must be in [0, 1], got {self.distill_floor}")
         if self.distill and self.init is None:
             raise ValueError("distill keeps the fused image close to the init model's: set init")
         Photometric(**self.photometric)

@@ -90,6 +90,7 @@ def _step_weights(cfg: TrainConfig, stage: int) -> StepWeights:
         bf16_consistency=cfg.bf16_consistency,
         bf16_error_scale=cfg.bf16_error_scale,
         distill=cfg.distill,
+        distill_floor=cfg.distill_floor,
     )
 
 

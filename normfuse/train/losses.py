@@ -86,7 +86,8 @@ def _base(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def intensity_target(ir: torch.Tensor, vis: torch.Tensor, base_sigma: float = 0.0, ir_priority: float = 0.0,
-                     detail_gain: float = 1.0, floor: float = 0.0, detail_balance: float = 0.0) -> torch.Tensor:
+                     detail_gain: float = 1.0, floor: float = 0.0, detail_balance: float = 0.0,
+                     ir_salience: float = 0.0, salience_sigma: float = 2.0) -> torch.Tensor:
     """What the fused image's intensity is pulled towards (see :class:`~normfuse.train.config.FusionLossWeights`).
 
     ``base_sigma = 0``: ``max(I, V)``; else
@@ -95,7 +96,10 @@ def intensity_target(ir: torch.Tensor, vis: torch.Tensor, base_sigma: float = 0.
     ``ir_priority``, ``D`` whichever of ``I - B_I``, ``V - B_V`` is larger in
     magnitude (each divided by ``s ** detail_balance``, ``s`` the standard
     deviation of that source's detail over the image), ``g`` the
-    ``detail_gain`` and ``f`` the ``floor``.
+    ``detail_gain`` and ``f`` the ``floor``; ``ir_salience`` ``k > 0`` adds
+    ``k relu(G(I) - B_I)`` before the floor and the clipping (``G`` a blur of
+    ``salience_sigma``): how much warmer the IR image is than its own
+    surroundings, so warm targets stand out without darkening anything.
 
     Examples:
         >>> i, v = torch.full((1, 1, 32, 32), 0.6), torch.full((1, 1, 32, 32), 0.7)
@@ -107,11 +111,12 @@ def intensity_target(ir: torch.Tensor, vis: torch.Tensor, base_sigma: float = 0.
     if base_sigma <= 0:
         return torch.maximum(ir, vis)
     return _target_from_bases(ir, vis, _base(ir, base_sigma), _base(vis, base_sigma), ir_priority, detail_gain, floor,
-                              detail_balance)
+                              detail_balance, ir_salience, salience_sigma)
 
 
 def _target_from_bases(ir: torch.Tensor, vis: torch.Tensor, bi: torch.Tensor, bv: torch.Tensor, ir_priority: float,
-                       detail_gain: float, floor: float, detail_balance: float) -> torch.Tensor:
+                       detail_gain: float, floor: float, detail_balance: float, ir_salience: float = 0.0,
+                       salience_sigma: float = 2.0) -> torch.Tensor:
     """:func:`intensity_target` (``base_sigma > 0``) from the sources' bases ``bi``, ``bv``."""
     di, dv = ir - bi, vis - bv
     brighter = torch.maximum(bi, bv)
@@ -119,6 +124,8 @@ def _target_from_bases(ir: torch.Tensor, vis: torch.Tensor, bi: torch.Tensor, bv
     si = di.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3) ** detail_balance
     sv = dv.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3) ** detail_balance
     target = base + detail_gain * torch.where(di.abs() * sv >= dv.abs() * si, di, dv)
+    if ir_salience > 0:
+        target = target + ir_salience * torch.relu(_base(ir, salience_sigma) - bi)
     if floor > 0:
         target = torch.maximum(target, floor * brighter)
     return target.clamp(0, 1)
@@ -131,7 +138,8 @@ def fusion_loss(
 
     ``intensity * |F - T|_1 + gradient * | |grad F| - g max(|grad I|, |grad V|) |_1
     + ssim * ((1 - SSIM(F, I)) + (1 - SSIM(F, V))) / 2
-    + dark * mean(relu(f max(B_I, B_V) - F)) + contrast * |std(F) - std(T)|_1``
+    + dark * mean(relu(f max(B_I, B_V) - F)) + contrast * |std(F) - std(T)|_1
+    + highlight * mean(relu(V - F) [V >= highlight_level])``
     (means over pixels, standard deviations per image; ``|grad|`` is the sum
     of the absolute Sobel derivatives, ``g`` the ``gradient_gain``, ``T`` the
     :func:`intensity_target`, ``B`` its bases and ``f`` the ``floor``).  Terms
@@ -139,7 +147,7 @@ def fusion_loss(
 
     Returns:
         the total and its parts (``int``, ``fgrad``, ``fssim``, ``fdark``,
-        ``fcontrast``; those computed) as floats.
+        ``fcontrast``, ``fhighlight``; those computed) as floats.
 
     Examples:
         >>> x = torch.rand(2, 1, 32, 32)
@@ -153,7 +161,8 @@ def fusion_loss(
     if w.base_sigma <= 0:
         t = torch.maximum(ir, vis)
     else:
-        t = _target_from_bases(ir, vis, bi, bv, w.ir_priority, w.detail_gain, w.floor, w.detail_balance)
+        t = _target_from_bases(ir, vis, bi, bv, w.ir_priority, w.detail_gain, w.floor, w.detail_balance,
+                               w.ir_salience, w.salience_sigma)
     intensity = F.l1_loss(fused, t)
     target = w.gradient_gain * torch.maximum(_gradient_magnitude(ir), _gradient_magnitude(vis))
     grad = F.l1_loss(_gradient_magnitude(fused), target)
@@ -168,6 +177,11 @@ def fusion_loss(
         contrast = F.l1_loss(fused.std(dim=(1, 2, 3)), t.std(dim=(1, 2, 3)))
         total = total + w.contrast * contrast
         parts["fcontrast"] = contrast.item()
+    if w.highlight:
+        bright = (vis >= w.highlight_level).float()
+        highlight = (torch.relu(vis - fused) * bright).mean()
+        total = total + w.highlight * highlight
+        parts["fhighlight"] = highlight.item()
     if w.ssim:
         ssim = (kornia.losses.ssim_loss(fused, ir, w.ssim_window) + kornia.losses.ssim_loss(fused, vis, w.ssim_window))
         total = total + w.ssim * ssim

@@ -40,6 +40,8 @@ class StepWeights:
         bf16_consistency: weight of the bfloat16-versus-float32 gap of the fused image.
         bf16_error_scale: that simulation's rounding error in multiples of bfloat16's.
         distill: weight of the distance to a teacher's fused image (given to ``forward``).
+        distill_floor: the distance counts only where the teacher's fused image is at least this fraction of
+            ``max(ir, vis)`` (``0``: everywhere), so a teacher that crushes dark scenes is not followed there.
     """
 
     letter: LossWeights = field(default_factory=LossWeights)
@@ -48,6 +50,7 @@ class StepWeights:
     bf16_consistency: float = 0.0
     bf16_error_scale: float = 1.0
     distill: float = 0.0
+    distill_floor: float = 0.0
 
     @property
     def fuses(self) -> bool:
@@ -104,7 +107,10 @@ class TrainStep(nn.Module):
         if w.distill:
             if teacher_fused is None:
                 raise ValueError("distill > 0 needs the teacher's fused image")
-            gap = (fused.float() - teacher_fused.float()).abs().mean()
+            gap = (fused.float() - teacher_fused.float()).abs()
+            if w.distill_floor > 0:
+                gap = gap * (teacher_fused.float() >= w.distill_floor * torch.maximum(ir, vis).float())
+            gap = gap.mean()
             loss = loss + w.distill * gap
             parts["distill"] = gap.item()
         return loss, parts
