@@ -154,13 +154,16 @@ def _video(args: argparse.Namespace, ir: str, vis: str) -> int:
     if out.exists() and not args.overwrite:  # checked again by fuse_video; here to skip loading the model
         n = None
     else:
+        from ..stream import StreamStats
+
+        stats = StreamStats()
         n = fuse_video(_load(args, Ranks()), ir, vis, out, resize=args.resize, thermal_range=args.thermal_range,
-                       overwrite=args.overwrite, progress=not args.quiet)
+                       overwrite=args.overwrite, progress=not args.quiet, stats=stats)
     if n is None:
         print(f"skipped {out} (exists; pass --overwrite to replace it)")
         print("fused 0, skipped 1, failed 0")
     else:
-        print(f"wrote {out} ({n} frames)")
+        print(f"wrote {out} ({n} frames, {stats.fps:.1f} frames per second end to end)")
         print("fused 1, skipped 0, failed 0")
     return 0
 
