@@ -133,7 +133,7 @@ def test_openvino_backend_raises_the_torch_paths_errors_and_caches_per_size(data
     assert torch_fuser.describe().startswith("torch")
 
 
-def test_without_openvino_auto_is_torch_and_openvino_names_the_extra(monkeypatch):
+def test_without_openvino_auto_is_torch_and_openvino_names_the_extra(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
     fuser = NormFuser.from_pretrained(device="cpu", backend="auto")
     assert fuser.backend == "torch" and fuser.runtime is None
@@ -142,6 +142,9 @@ def test_without_openvino_auto_is_torch_and_openvino_names_the_extra(monkeypatch
         NormFuser.from_pretrained(device="cpu", backend="openvino")
     with pytest.raises(ValueError, match="backend must be 'torch', 'openvino' or 'auto'"):
         NormFuser.from_pretrained(device="cpu", backend="onnx")  # type: ignore[arg-type]
+    assert main(["fuse", "-o", str(tmp_path / "f.png"), "--backend", "openvino"]) == 2
+    assert "pip install 'normfuse[openvino]'" in capsys.readouterr().err
+    assert not (tmp_path / "f.png").exists()
 
 
 def test_auto_picks_bf16_openvino_for_a_tolerant_model_within_the_drift_bound(data_dir):
