@@ -69,7 +69,8 @@ def main() -> None:
             ok = within1 >= 0.999 and worst <= 3
             rows.append((p, ds, len(pairs), worst, 100 * (1 - within1), int(h[2:].sum()), total,
                          float((h * np.arange(256)).sum() / total), ok))
-        print(f"# {ds}: {len(pairs)} pairs in {time.time() - t0:.0f} s", flush=True)
+        print(f"# {ds}: {len(pairs)} pairs in {time.time() - t0:.0f} s: "
+              + ", ".join(f"{r[0]} max {r[3]}, {r[4]:.4f} % > 1" for r in rows if r[1] == ds), flush=True)
     print()
     print(f"model: {name}; CPU native bf16: {cpu_supports_bf16()}")
     print()
