@@ -49,7 +49,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for ds in args.datasets:
         pairs = dataset_pairs(ds, args.data or data_root())[:: args.every]
-        grey = [(to_gray8(ip), to_gray8(vp)) for _, ip, vp in pairs]
+        grey = [(to_gray8(ip).astype(np.float64), to_gray8(vp).astype(np.float64)) for _, ip, vp in pairs]
         for change, (to_ir, to_vis) in STRESSES.items():
             crush: dict[str, list[float]] = {m: [] for m in fusers}
             share: dict[str, list[float]] = {m: [] for m in fusers}

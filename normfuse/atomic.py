@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["temporary_path", "move_into_place", "remove_stale_temporaries"]
+__all__ = ["temporary_path", "move_into_place", "remove_stale_temporaries", "pid_alive"]
 
 _TMP_TAG = ".normfuse-"  # temporary files: ".<output name>.normfuse-<pid>-<random>.part"
 _TMP_END = ".part"
@@ -71,7 +71,8 @@ def move_into_place(tmp: Path, path: Path, overwrite: bool) -> None:
     _fsync_dir(path.parent)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine is running (always ``True`` on Windows, where it cannot be asked)."""
     if os.name == "nt":  # os.kill would terminate the process on Windows
         return True
     try:
@@ -89,7 +90,7 @@ def _stale_target(name: str) -> str | None:
         return None
     target, _, rest = name[1:-len(_TMP_END)].rpartition(_TMP_TAG)
     pid = rest.split("-", 1)[0]
-    if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+    if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
         return target
     return None
 

@@ -18,6 +18,7 @@ from .norm import choices
 
 __all__ = [
     "DeviceLike",
+    "DeviceUnavailableError",
     "Precision",
     "EmulatedBF16Warning",
     "resolve_device",
@@ -30,6 +31,13 @@ DeviceLike = str | torch.device | None
 Precision = Literal["fp32", "bf16", "auto"]
 
 
+class DeviceUnavailableError(RuntimeError, ValueError):
+    """A device that this machine does not have (CUDA without CUDA, a CUDA index beyond the devices).
+
+    A ``ValueError`` too, so that the command line reports it as a usage error (one line, exit code 2).
+    """
+
+
 def resolve_device(device: DeviceLike = "auto") -> torch.device:
     """Turn ``"auto"`` / ``"cpu"`` / ``"cuda"`` / ``"cuda:1"`` / a :class:`torch.device` into a device.
 
@@ -37,7 +45,8 @@ def resolve_device(device: DeviceLike = "auto") -> torch.device:
 
     Raises:
         ValueError: the string is not a device name.
-        RuntimeError: CUDA is asked for but not available, or the index does not exist.
+        DeviceUnavailableError: CUDA is asked for but not available, or the index does not exist
+            (a ``RuntimeError`` and a ``ValueError``).
     """
     if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -50,9 +59,13 @@ def resolve_device(device: DeviceLike = "auto") -> torch.device:
         raise TypeError(f"device must be a string or torch.device, got {type(device).__name__}")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {str(device)!r} was requested but CUDA is not available; use device='cpu'")
+            raise DeviceUnavailableError(
+                f"device {str(device)!r} was requested but CUDA is not available; use device='cpu' (--device cpu)"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"device {str(device)!r} does not exist: {torch.cuda.device_count()} CUDA device(s)")
+            raise DeviceUnavailableError(
+                f"device {str(device)!r} does not exist: {torch.cuda.device_count()} CUDA device(s)"
+            )
     return device
 
 

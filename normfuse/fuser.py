@@ -341,7 +341,7 @@ class NormFuser:
         vis: ImageInput,
         *,
         resize: Literal["ir", "vis"] | None = None,
-        thermal_range: ThermalRange = "dtype",
+        thermal_range: ThermalRange = "auto",
         percentiles: tuple[float, float] = (1.0, 99.0),
         rule: FusionRule | str | None = None,
     ) -> np.ndarray | torch.Tensor:
@@ -356,9 +356,11 @@ class NormFuser:
             resize: if the sizes differ, ``"ir"`` resizes the IR image to the
                 visible size and ``"vis"`` the visible image to the IR size;
                 ``None`` (default) raises a ValueError naming both sizes.
-            thermal_range: IR scaling: ``"dtype"`` (by the dtype's range, default),
-                ``"minmax"`` or ``"percentile"`` (per-image stretch, useful for
-                16-bit radiometric data that fills a small part of its range).
+            thermal_range: IR scaling: ``"auto"`` (default: ``"percentile"`` for
+                uint16 arrays and files, as thermal cameras' own software stretches
+                radiometric data that fills a small part of the range; ``"dtype"``
+                for 8-bit and float images), ``"dtype"`` (by the dtype's range),
+                ``"minmax"`` or ``"percentile"`` (per-image stretch).
             percentiles: the ``"percentile"`` policy's clip points.
             rule: override ``config.fusion``: a :class:`~normfuse.network.FusionRule`,
                 ``"max"`` or ``"sum:max:sum"`` (STRUCTURE:DETAIL:SKIP).
@@ -375,8 +377,9 @@ class NormFuser:
             normfuse.io.ImageReadError: a path cannot be read.
 
         Warns:
-            normfuse.inputs.NarrowRangeWarning: a uint16 input uses under 1/8 of
-                its range (12-bit data): pass ``thermal_range="percentile"``.
+            normfuse.inputs.NarrowRangeWarning: a uint16 IR image spans under 1/8 of
+                its range under ``thermal_range="dtype"``, or a uint16 visible image
+                stays under 1/8 of it (12-bit data).
         """
         rule = None if rule is None else FusionRule.parse(rule)
         p_ir = prepare(ir, "ir", thermal_range, percentiles)

@@ -3,7 +3,10 @@
 Accepted images:
 
 - numpy arrays ``(H, W)`` or ``(H, W, 3)`` of dtype uint8, uint16 or float
-  (float16/32/64, values in [0, 1]); any strides and byte orders.
+  (float16/32/64, values in [0, 1]); any strides and byte orders. An alpha
+  channel (``(H, W, 2)`` grey + alpha, ``(H, W, 4)`` RGBA), in arrays as in
+  files, is dropped, with a warning when it has transparent pixels
+  (:func:`normfuse.io.drop_alpha`).
 - torch tensors ``(H, W)``, ``(C, H, W)`` or ``(B, C, H, W)`` with ``C`` 1 or 3,
   floating dtype, values in [0, 1].
 - paths (``str`` or :class:`os.PathLike`), read with imageio.
@@ -31,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .io import check_unit_range, read_image
+from .io import check_unit_range, drop_alpha, read_image
 from .norm import choices
 
 __all__ = [
@@ -40,14 +43,16 @@ __all__ = [
     "Prepared",
     "MIN_SIZE",
     "NarrowRangeWarning",
+    "SizeMismatchError",
     "prepare",
+    "thermal_policy",
     "restore",
     "match_sizes",
     "check_min_size",
 ]
 
 ImageInput = np.ndarray | torch.Tensor | str | os.PathLike
-ThermalRange = Literal["dtype", "minmax", "percentile"]
+ThermalRange = Literal["auto", "dtype", "minmax", "percentile"]
 Resize = Literal["ir", "vis"]
 _NUMPY_DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)
 
@@ -59,8 +64,28 @@ _NUMPY_DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)
 MIN_SIZE = 8
 
 
+#: Largest number of values per image the ``"percentile"`` policy reads; bigger images are sampled
+#: on a regular stride (``torch.quantile`` refuses more than 2**24 values).
+_QUANTILE_SAMPLES = 1 << 24
+
+
+class SizeMismatchError(ValueError):
+    """The IR and visible images differ in size and no ``resize`` was asked for.
+
+    The message ends with :attr:`API_HINT`; the command line shows :attr:`CLI_HINT` in its place.
+    """
+
+    API_HINT = "pass resize='ir' (resize IR to the visible size) or resize='vis'"
+    CLI_HINT = "pass --resize ir (resize IR to the visible size) or --resize vis"
+
+    @classmethod
+    def in_cli_words(cls, message: str) -> str:
+        """``message`` with the API's hint replaced by the command line's."""
+        return message.replace(cls.API_HINT, cls.CLI_HINT)
+
+
 class NarrowRangeWarning(UserWarning):
-    """A 16-bit image uses under 1/8 of its range (e.g. 12-bit data in uint16): scaled by 65535 it nearly vanishes."""
+    """A 16-bit image uses under 1/8 of its range (12-bit or radiometric data): scaled by 65535 it nearly vanishes."""
 
 
 @dataclass
@@ -108,25 +133,43 @@ def _scale_thermal(x: torch.Tensor, policy: ThermalRange, percentiles: tuple[flo
         lo, hi = flat.min(1).values, flat.max(1).values
     else:
         q = torch.tensor([percentiles[0] / 100.0, percentiles[1] / 100.0], dtype=flat.dtype, device=flat.device)
-        lo, hi = torch.quantile(flat, q, dim=1)
+        step = -(-flat.shape[1] // _QUANTILE_SAMPLES)
+        lo, hi = torch.quantile(flat[:, ::step], q, dim=1)
     lo, hi = lo.view(-1, 1, 1, 1), hi.view(-1, 1, 1, 1)
     return ((x - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1)
 
 
 def _warn_if_narrow(arr: np.ndarray, role: str) -> None:
-    hi = int(arr.max())
-    if hi >= 65536 // 8:
+    """Warn when uint16 values use under 1/8 of the range: IR values spanning it, visible values below it."""
+    lo, hi = (int(arr.min()) if role == "ir" else 0), int(arr.max())
+    if hi - lo >= 65536 // 8:
         return
     if role == "ir":
-        hint = "pass thermal_range='percentile' (--thermal-range percentile) to stretch it"
+        hint = ("it has almost no contrast: use the default thermal_range='auto' or 'percentile' "
+                "(--thermal-range auto) to stretch the values present")
     else:
-        hint = "scale it to float in [0, 1] yourself (e.g. vis / 4095.0 for 12-bit data)"
+        hint = "it is nearly black: scale it to float in [0, 1] yourself (e.g. vis / 4095.0 for 12-bit data)"
     warnings.warn(
-        f"{role} image is uint16 but its largest value is {hi} of 65535 (under 1/8 of the range, e.g. 12-bit data); "
-        f"divided by 65535 it is nearly black: {hint}",
+        f"{role} image is uint16 but its values span {lo}..{hi} of 0..65535 (under 1/8 of the range, e.g. 12-bit "
+        f"or radiometric data); divided by 65535 {hint}",
         NarrowRangeWarning,
         stacklevel=5,
     )
+
+
+def thermal_policy(thermal_range: ThermalRange, image: np.ndarray | torch.Tensor) -> ThermalRange:
+    """The policy ``thermal_range`` means for this IR image: ``"auto"`` is ``"percentile"`` for 16-bit integer
+    arrays (radiometric cameras use a narrow band of the range, as their own software assumes) and ``"dtype"``
+    for 8-bit and float images; other policies are returned unchanged.
+
+    Examples:
+        >>> thermal_policy("auto", np.zeros((2, 2), np.uint16)), thermal_policy("auto", np.zeros((2, 2), np.uint8))
+        ('percentile', 'dtype')
+    """
+    if thermal_range != "auto":
+        return thermal_range
+    is16 = isinstance(image, np.ndarray) and image.dtype.kind == "u" and image.dtype.itemsize == 2
+    return "percentile" if is16 else "dtype"
 
 
 def _from_numpy(arr: np.ndarray, role: str, warn_narrow: bool = True) -> torch.Tensor:
@@ -137,8 +180,12 @@ def _from_numpy(arr: np.ndarray, role: str, warn_narrow: bool = True) -> torch.T
         )
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
+    arr = drop_alpha(arr, f"{role} image")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
-        raise ValueError(f"{role} array must have shape (H, W) or (H, W, 3), got {tuple(arr.shape)}")
+        raise ValueError(
+            f"{role} array must have shape (H, W) or (H, W, 3) (or with alpha: (H, W, 2), (H, W, 4)), "
+            f"got {tuple(arr.shape)}"
+        )
     arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
     if arr.dtype == np.uint16 and warn_narrow:
         _warn_if_narrow(arr, role)
@@ -179,7 +226,7 @@ def _scalar(t: torch.Tensor) -> Any:
 def prepare(
     image: ImageInput,
     role: Literal["ir", "vis"],
-    thermal_range: ThermalRange = "dtype",
+    thermal_range: ThermalRange = "auto",
     percentiles: tuple[float, float] = (1.0, 99.0),
 ) -> Prepared:
     """Validate ``image`` and convert it to :class:`Prepared`.
@@ -187,7 +234,9 @@ def prepare(
     Args:
         image: array, tensor or path (see the module docstring).
         role: ``"ir"`` or ``"vis"``; used in messages, and an IR image may not be colour.
-        thermal_range: how IR values map to [0, 1]: ``"dtype"`` (divide by the
+        thermal_range: how IR values map to [0, 1]: ``"auto"`` (default:
+            ``"percentile"`` for uint16 arrays and files, ``"dtype"`` for 8-bit and
+            float ones, see :func:`thermal_policy`), ``"dtype"`` (divide by the
             dtype's maximum, e.g. 65535 for uint16; float taken as is),
             ``"minmax"`` (per-image min-max stretch) or ``"percentile"`` (clip to
             the ``percentiles`` and stretch). Ignored for ``role="vis"``.
@@ -199,9 +248,10 @@ def prepare(
         normfuse.io.ImageReadError: a path cannot be read.
 
     Warns:
-        NarrowRangeWarning: a uint16 image whose largest value is under 8192
-            (1/8 of the range, e.g. 12-bit data), scaled by the dtype range
-            (for IR: ``thermal_range="dtype"``); it would come out nearly black.
+        NarrowRangeWarning: a uint16 IR image whose values span under 8192 (1/8
+            of the range, e.g. 12-bit or radiometric data) under ``thermal_range="dtype"``,
+            or a uint16 visible image whose largest value is under 8192; it would
+            come out with almost no contrast, or nearly black.
     """
     if thermal_range not in get_args(ThermalRange):
         raise ValueError(f"thermal_range must be {choices(ThermalRange)}, got {thermal_range!r}")
@@ -212,6 +262,8 @@ def prepare(
         kind, dtype, ndim, device = "numpy", image.dtype, image.ndim, None
         if image.size == 0:
             raise ValueError(f"{role} image is empty ({_describe(image)})")
+        if role == "ir":
+            thermal_range = thermal_policy(thermal_range, image)
         x = _from_numpy(image, role, warn_narrow=role == "vis" or thermal_range == "dtype")
     elif isinstance(image, torch.Tensor):
         kind, dtype, ndim, device = "tensor", image.dtype, image.ndim, image.device
@@ -234,7 +286,7 @@ def prepare(
 
             ycc = kornia.color.rgb_to_ycbcr(x)
             x, chroma = ycc[:, :1], ycc[:, 1:]
-    if role == "ir" and thermal_range != "dtype":
+    if role == "ir" and thermal_range not in ("dtype", "auto"):  # "auto" is "dtype" for tensors
         x = _scale_thermal(x, thermal_range, percentiles)
     return Prepared(x.contiguous(), chroma, kind, dtype, ndim, device, channels)
 
@@ -246,7 +298,8 @@ def match_sizes(ir: Prepared, vis: Prepared, resize: Resize | None = None) -> No
     antialiased); ``resize="vis"`` the visible image to the IR image's size.
 
     Raises:
-        ValueError: sizes differ and ``resize`` is ``None``, batch sizes differ, or ``resize`` is invalid.
+        SizeMismatchError: sizes differ and ``resize`` is ``None`` (a ``ValueError``).
+        ValueError: batch sizes differ, or ``resize`` is invalid.
     """
     if resize is not None and resize not in get_args(Resize):
         raise ValueError(f"resize must be None, {choices(Resize)}, got {resize!r}")
@@ -256,9 +309,9 @@ def match_sizes(ir: Prepared, vis: Prepared, resize: Resize | None = None) -> No
         return
     (ih, iw), (vh, vw) = ir.size, vis.size
     if resize is None:
-        raise ValueError(
+        raise SizeMismatchError(
             f"ir image is {ih}x{iw} (HxW) but vis image is {vh}x{vw}; register them to the same size "
-            "or pass resize='ir' (resize IR to the visible size) or resize='vis'"
+            f"or {SizeMismatchError.API_HINT}"
         )
     src, size = (ir, vis.size) if resize == "ir" else (vis, ir.size)
     src.luma = F.interpolate(src.luma, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)

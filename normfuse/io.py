@@ -23,6 +23,8 @@ from .atomic import move_into_place, temporary_path
 
 __all__ = [
     "ImageReadError",
+    "AlphaDroppedWarning",
+    "drop_alpha",
     "read_image",
     "to_unit_float",
     "to_gray",
@@ -50,6 +52,41 @@ WRITE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 PathLike = str | os.PathLike
 
 
+class AlphaDroppedWarning(UserWarning):
+    """An image's alpha channel had transparent pixels; normfuse dropped it, so they are fused as if opaque."""
+
+
+def drop_alpha(img: np.ndarray, name: str = "image") -> np.ndarray:
+    """The one alpha rule, for files and numpy arrays: ``(H, W, 4)`` RGBA -> ``(H, W, 3)``, ``(H, W, 2)`` grey +
+    alpha -> ``(H, W)``; other shapes come back unchanged.
+
+    Fusion has no use for alpha: the stored values of transparent pixels are
+    fused as if they were opaque, and an :class:`AlphaDroppedWarning` naming
+    ``name`` says so when any pixel is not fully opaque (a fully opaque alpha is
+    dropped silently).
+
+    Examples:
+        >>> drop_alpha(np.full((2, 2, 4), 255, np.uint8)).shape, drop_alpha(np.ones((2, 2, 2))).shape
+        ((2, 2, 3), (2, 2))
+    """
+    if img.ndim != 3 or img.shape[2] not in (2, 4):
+        return img
+    opaque = np.iinfo(img.dtype).max if np.issubdtype(img.dtype, np.integer) else 1.0
+    clear = float(np.mean(img[..., -1] < opaque))
+    if clear > 0:
+        import warnings
+
+        from .devices import _first_outside_package
+
+        warnings.warn(
+            f"{name} has an alpha channel and {clear:.1%} of its pixels are not opaque: normfuse drops alpha, "
+            "so they are fused as if opaque (mask the result yourself if those areas matter)",
+            AlphaDroppedWarning,
+            stacklevel=_first_outside_package() + 1,
+        )
+    return img[..., 0] if img.shape[2] == 2 else img[..., :3]
+
+
 class ImageReadError(OSError):
     """A file could not be read as an image; the message names the file and the reason."""
 
@@ -58,7 +95,7 @@ def read_image(path: PathLike) -> np.ndarray:
     """Read an image file with imageio: ``(H, W)`` or ``(H, W, 3)``, its stored dtype (uint8 or uint16).
 
     Palette images come back as RGB (or grey when the palette is grey); an alpha
-    channel is dropped.
+    channel is dropped, with a warning when it has transparent pixels (:func:`drop_alpha`).
 
     Raises:
         ImageReadError: the path does not exist, is a folder, or is not a readable image.
@@ -79,8 +116,7 @@ def read_image(path: PathLike) -> np.ndarray:
         img = np.asarray(iio.imread(p))
     except Exception as exc:  # imageio raises many types for bad files
         raise ImageReadError(f"cannot read {str(p)!r} as an image: {_reason(exc)}") from exc
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = img[..., :3]
+    img = drop_alpha(img, repr(str(p)))
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
     if img.ndim == 3 and img.shape[2] == 3 and np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(

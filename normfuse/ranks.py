@@ -92,6 +92,21 @@ class Ranks:
         rows = [json.loads(store.get(k)) for k in keys]
         return [sum(col) if op == "sum" else max(col) for col in zip(*rows)]
 
+    def agree(self, value: int) -> bool:
+        """On rank 0: whether every rank passed the same ``value`` (an integer below 2**32, e.g. a checksum).
+
+        The other ranks get ``True`` back (only rank 0 learns the answer), as does a single process.
+
+        Examples:
+            >>> Ranks.from_env({}).agree(12345)
+            True
+        """
+        if not self.many:
+            return True
+        top = self.all_reduce([value], op="max")[0]
+        total = self.all_reduce([value], op="sum")[0]
+        return self.rank > 0 or total == top * self.world  # exact in float64 for values below 2**32
+
     def _store(self):
         if self._cache.get("store") is None:
             from datetime import timedelta

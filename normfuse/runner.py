@@ -105,7 +105,7 @@ def fuse_arrays(
     *,
     bit_depth: Literal[8, 16] = 8,
     resize: Literal["ir", "vis"] | None = None,
-    thermal_range: str = "dtype",
+    thermal_range: str = "auto",
 ) -> np.ndarray:
     """Fuse two read images and return uint8, or uint16 if ``bit_depth=16`` and an input is 16-bit.
 
@@ -269,7 +269,7 @@ def fuse_pairs(
     fmt: str = "png",
     bit_depth: Literal[8, 16] = 8,
     resize: Literal["ir", "vis"] | None = None,
-    thermal_range: str = "dtype",
+    thermal_range: str = "auto",
     overwrite: bool = False,
     dry_run: bool = False,
     workers: int = 2,

@@ -100,7 +100,7 @@ def fuse_video(
     output: PathLike,
     *,
     resize: Literal["ir", "vis"] | None = None,
-    thermal_range: str = "dtype",
+    thermal_range: str = "auto",
     overwrite: bool = False,
     progress: bool = True,
     quality: float = 8,

@@ -82,7 +82,11 @@ def resolve_pretrained(
             f"{name!r} is neither an existing folder nor a Hugging Face repo id ('org/name'), "
             f"nor a shipped model ({', '.join(m.name for m in list_models())})"
         )
-    return _download(name, revision, cache_dir, local_files_only, token)
+    try:
+        return _download(name, revision, cache_dir, local_files_only, token)
+    except ModelNotFoundError as exc:  # 'runs/x' may be a mistyped folder as well as a repo id: say both
+        near = f" ({str(path.parent)!r} exists: a mistyped folder?)" if path.parent.is_dir() else ""
+        raise ModelNotFoundError(f"{name!r}: no such folder{near}, and no such Hub repo could be loaded: {exc}") from None
 
 
 def _shipped(info: ModelInfo) -> Path:

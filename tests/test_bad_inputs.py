@@ -228,8 +228,8 @@ def test_other_python_objects_are_a_type_error(small, grey, thing):
 
 
 def test_invalid_options_are_value_errors(small, grey):
-    with pytest.raises(ValueError, match=r"thermal_range must be 'dtype', 'minmax' or 'percentile', got 'auto'"):
-        small.fuse(grey, grey, thermal_range="auto")
+    with pytest.raises(ValueError, match=r"thermal_range must be 'auto', 'dtype', 'minmax' or 'percentile', got 'K'"):
+        small.fuse(grey, grey, thermal_range="K")
     with pytest.raises(ValueError, match=r"resize must be None, 'ir' or 'vis', got 'both'"):
         small.fuse(grey, grey, resize="both")
 

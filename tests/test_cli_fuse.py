@@ -117,7 +117,7 @@ def test_overwrite_rewrites_and_format_and_16_bit(data_dir, tmp_path, capsys):
     for fmt, bits, dtype in (("tif", "16", np.uint16), ("png", "16", np.uint16), ("png", "8", np.uint8)):
         dst = tmp_path / f"o_{fmt}_{bits}"
         assert main(["fuse", str(ir16), str(src / "vis"), "-o", str(dst), "--format", fmt, "--bit-depth", bits,
-                     *FAST]) == 0
+                     "--thermal-range", "dtype", *FAST]) == 0
         imgs = [iio.imread(f) for f in _visible(dst)]
         assert [f.suffix for f in _visible(dst)] == [f".{fmt}"] * 2 and all(i.dtype == dtype for i in imgs)
     eight, sixteen = iio.imread(tmp_path / "o_png_8" / "06.png"), iio.imread(tmp_path / "o_png_16" / "06.png")
@@ -172,7 +172,8 @@ def test_globs_match_by_stem_and_single_pairs(data_dir, tmp_path, capsys):
     # 16-bit colour PNG (written by normfuse itself: Pillow cannot)
     ir16 = tmp_path / "rs_ir16.png"
     iio.imwrite(ir16, iio.imread(rs_ir).astype(np.uint16) * 257)
-    assert main(["fuse", str(ir16), str(rs_vis), "-o", str(tmp_path / "c16.png"), "--bit-depth", "16", *FAST]) == 0
+    assert main(["fuse", str(ir16), str(rs_vis), "-o", str(tmp_path / "c16.png"), "--bit-depth", "16",
+                 "--thermal-range", "dtype", *FAST]) == 0
     c16 = _read_png16((tmp_path / "c16.png").read_bytes())
     c8 = iio.imread(tmp_path / "one.png")
     assert c16.dtype == np.uint16 and c16.shape == vis_img.shape

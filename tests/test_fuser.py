@@ -37,7 +37,7 @@ def test_bundled_model_fuses_a_real_pair(fuser, tno_pair):
 def test_dtypes_and_types_round_trip(fuser, tno_pair):
     ir, vis = (a[:96, :130] for a in tno_pair)
     ref = fuser.fuse(ir, vis).astype(np.float64) / 255
-    out16 = fuser.fuse(ir.astype(np.uint16) * 257, vis.astype(np.uint16) * 257)
+    out16 = fuser.fuse(ir.astype(np.uint16) * 257, vis.astype(np.uint16) * 257, thermal_range="dtype")
     assert out16.dtype == np.uint16 and out16.shape == ir.shape
     np.testing.assert_allclose(out16 / 65535, ref, atol=1 / 255)
     outf = fuser.fuse(ir / 255.0, (vis / 255.0).astype(np.float32))

@@ -243,19 +243,19 @@ def test_tiny_pair_is_refused_with_the_minimum_size(bundled):
     assert bundled.fuse(np.full((8, 8), 100, np.uint8), np.full((8, 8), 50, np.uint8)).shape == (8, 8)
 
 
-def test_12_bit_data_in_uint16_warns_and_points_to_percentile(bundled, sample):
+def test_12_bit_data_in_uint16_warns_under_dtype_and_points_to_auto(bundled, sample):
     from normfuse.inputs import NarrowRangeWarning
 
     ir12 = sample[0].astype(np.uint16) * 16  # 12-bit values 0..4080
-    with pytest.warns(NarrowRangeWarning, match=r"largest value is \d+ of 65535.*thermal_range='percentile'") as rec:
-        bundled.fuse(ir12, sample[1])
+    with pytest.warns(NarrowRangeWarning, match=r"values span \d+\.\.\d+ of 0\.\.65535.*thermal_range='auto'") as rec:
+        bundled.fuse(ir12, sample[1], thermal_range="dtype")
     assert rec[0].filename == __file__
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # full-range 16-bit data and a stretching policy say nothing
-        bundled.fuse(sample[0].astype(np.uint16) * 257, sample[1])
-        out = bundled.fuse(ir12, sample[1], thermal_range="percentile")
+        warnings.simplefilter("error")  # full-range 16-bit data and a stretching policy (the default) say nothing
+        bundled.fuse(sample[0].astype(np.uint16) * 257, sample[1], thermal_range="dtype")
+        out = bundled.fuse(ir12, sample[1])
     assert out.shape == sample[1].shape
 
 
@@ -373,37 +373,98 @@ sys.exit(main(["fuse", "-o", "fused.png", "--precision", "fp32", "--threads", "1
 
 # ---------------------------------------------------------------- torchrun: many processes share the pairs
 def test_fuse_under_torchrun_shares_the_tno_pairs_between_two_processes(data_dir, tmp_path):
-    """`torchrun --nproc_per_node 2 -m normfuse fuse TNO_IR TNO_VIS -o OUT`: 40 images, each written once."""
+    """`torchrun --nproc_per_node 2 -m normfuse fuse TNO_IR TNO_VIS -o OUT`: 40 images, each written once.
+
+    Unbuffered output (``PYTHONUNBUFFERED=1``) is where ``print`` split a line in two writes and the
+    processes' lines mixed; every line must be whole, and no assertion depends on the order of the lines.
+    """
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "normfuse", "fuse", str(data_dir / "tno" / "ir"), str(data_dir / "tno" / "vis"), "-o", str(out),
            "--precision", "fp32", "--threads", "1", "-q"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    whole = re.compile(r"fuse: \S+/ir/\d\d\.bmp \+ \S+/vis/\d\d\.bmp -> \S+/out/\d\d\.png"
+                       r"|rank [01] of 2: .*|(dry run: would )?fuse.* by 2 processes")
 
-    def run(*extra: str) -> str:
+    def run(*extra: str) -> list[str]:
         res = subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=900, env=env)
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-        return res.stdout
+        lines = res.stdout.splitlines()
+        assert all(whole.fullmatch(line) for line in lines), res.stdout
+        return lines
 
     planned = run("--dry-run")  # every pair is planned by exactly one process
-    lines = [line for line in planned.splitlines() if line.startswith("fuse: ")]
-    targets = [line.rsplit(" -> ", 1)[1] for line in lines]
-    assert sorted(targets) == sorted(str(out / f"{i:02d}.png") for i in range(1, 41))
-    assert "rank 0 of 2: dry run: would fuse 20" in planned and "rank 1 of 2: dry run: would fuse 20" in planned
+    targets = [line.rsplit(" -> ", 1)[1] for line in planned if line.startswith("fuse: ")]
+    assert sorted(targets) == [str(out / f"{i:02d}.png") for i in range(1, 41)]
+    assert {"rank 0 of 2: dry run: would fuse 20, skip 0, fail 0 (nothing written)",
+            "rank 1 of 2: dry run: would fuse 20, skip 0, fail 0 (nothing written)"} <= set(planned)
     assert not out.exists()
 
     first = run()
     for rank in (0, 1):
         assert f"rank {rank} of 2: fused 20, skipped 0, failed 0" in first
-    assert first.strip().splitlines()[-1].startswith("fused 40, skipped 0, failed 0 in ")
-    assert first.strip().endswith("by 2 processes")
+    totals = [line for line in first if line.endswith("by 2 processes")]
+    assert len(totals) == 1 and totals[0].startswith("fused 40, skipped 0, failed 0 in "), first
     files = sorted(p.name for p in out.iterdir())
     assert files == [f"{i:02d}.png" for i in range(1, 41)], "40 images, no temporary files left"
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
 
     second = run()
-    assert second.strip().splitlines()[-1] == "fused 0, skipped 40, failed 0 by 2 processes"
+    assert "fused 0, skipped 40, failed 0 by 2 processes" in second
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes
+
+
+class _Writes:
+    """A stream that records each write, as unbuffered output reaches the file descriptor."""
+
+    def __init__(self):
+        self.writes: list[str] = []
+
+    def write(self, s: str) -> int:
+        if s:
+            self.writes.append(s)
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_fuse_writes_each_line_in_one_write_so_processes_cannot_mix_them(data_dir, tmp_path, monkeypatch):
+    for sub in ("ir", "vis"):
+        (tmp_path / sub).mkdir()
+        for n in ("01.bmp", "02.bmp"):
+            os.symlink(data_dir / "tno" / sub / n, tmp_path / sub / n)
+    os.symlink(data_dir / "tno" / "ir" / "03.bmp", tmp_path / "ir" / "03.bmp")  # no partner: a line on stderr
+    out, err = _Writes(), _Writes()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    rc = main(["fuse", str(tmp_path / "ir"), str(tmp_path / "vis"), "-o", str(tmp_path / "out"), "--dry-run"])
+    monkeypatch.undo()
+    assert rc == 1
+    assert len(out.writes) == 3 and len(err.writes) == 1, (out.writes, err.writes)
+    for w in out.writes + err.writes:
+        assert w.endswith("\n") and w.count("\n") == 1, w
+    assert out.writes[0].startswith("fuse: ") and err.writes[0].startswith("unmatched: ")
+
+
+def test_ranks_agree_only_when_every_process_found_the_same_pairs():
+    from normfuse.ranks import Ranks
+
+    class Store(dict):
+        def set(self, k, v):
+            self[k] = v
+
+        def get(self, k):
+            return self[k]
+
+        def wait(self, keys):
+            assert all(k in self for k in keys)
+
+    for values, agreed in (((7, 7, 7), True), ((7, 7, 8), False), ((9, 7, 8), False)):
+        store = Store()
+        ranks = [Ranks(r, 3, r, {"store": store}) for r in range(3)]
+        answers = [r.agree(v) for r, v in reversed(list(zip(ranks, values)))]  # rank 0 last: the others wrote
+        assert answers == [True, True, agreed]
 
 
 def test_ranks_share_disjoint_slices_that_cover_everything():

@@ -237,7 +237,7 @@ def test_fusion_stage_trains_the_decoder_on_fused_features(small_data, tmp_path)
     assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("decoder.") and a[k].is_floating_point())
 
 
-def test_resume_with_no_other_flag_keeps_the_runs_settings(small_data, tmp_path):
+def test_resume_with_no_other_flag_keeps_the_runs_settings(small_data, tmp_path, capsys):
     """A run stopped after its first epoch and resumed with --out RUN --resume ends as the run said."""
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "normfuse", "train", "--data", str(small_data), "--out", str(run), "--epochs", "60",
@@ -249,18 +249,78 @@ def test_resume_with_no_other_flag_keeps_the_runs_settings(small_data, tmp_path)
     deadline = time.time() + 120
     while not (run / "checkpoint.pt").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
+    from normfuse.cli import main
+
+    # a second training of the folder while the first runs: refused, and the run is left to the first
+    log_before = (run / "log.csv").read_bytes()
+    assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 2, "the first run ended too soon"
+    assert f"is being trained by another process (pid {proc.pid} on " in capsys.readouterr().err
+    assert (run / "log.csv").read_bytes()[:len(log_before)] == log_before
     proc.kill()
     proc.wait()
+    assert (run / ".lock").read_text().split()[0] == str(proc.pid), "a killed run leaves its lock: stale"
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
     assert 1 <= ck["epoch"] < 60, "the run was not stopped part-way"
     before = (run / "train_config.json").read_bytes()
-    from normfuse.cli import main
 
     assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0
     assert (run / "train_config.json").read_bytes() == before
+    assert not (run / ".lock").exists()
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert [int(r["epoch"]) for r in rows][-1] == 60
     assert NormFuser.from_pretrained(run / "final", device="cpu").config.width == 8
+
+
+def test_run_lock_refuses_a_live_holder_and_replaces_a_stale_one(tmp_path):
+    import socket
+
+    from normfuse.train.checkpoint import RunFolder, RunLockedError
+
+    run = RunFolder(tmp_path / "runs" / "run")
+    with run.lock(resume=False):
+        assert run.lock_path.read_text().split() == [str(os.getpid()), socket.gethostname()]
+        with pytest.raises(RunLockedError, match=rf"pid {os.getpid()} on .*delete .*\.lock"):
+            with run.lock(resume=True):
+                pass
+    assert not (tmp_path / "runs").exists(), "a new run that wrote nothing leaves no folder"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run.path.mkdir(parents=True)
+    run.lock_path.write_text(f"{dead.pid} {socket.gethostname()}\n")  # left by a killed run
+    with run.lock(resume=True):
+        assert run.lock_path.read_text().split()[0] == str(os.getpid())
+    assert not run.lock_path.exists()
+
+
+def test_resume_of_a_finished_two_stage_run_extends_only_the_fusion_stage(small_data, tmp_path, monkeypatch, capsys):
+    import json
+
+    from normfuse.cli import main
+
+    small = ["--width", "8", "--crop-size", "48", "--batch-size", "6", "--fusion-batch-size", "6",
+             "--crops-per-image", "1", "--no-progress"]
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", str(small_data), "--out", "run", "--epochs", "1", "--fusion-epochs", "1", *small]) == 0
+    run = tmp_path / "run"
+    before = (run / "train_config.json").read_bytes()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the same run by another (relative) path: its settings stay
+    assert main(["train", "--out", "../run", "--resume", "--no-progress"]) == 0
+    assert (run / "train_config.json").read_bytes() == before
+    # --epochs 2 would train a letter-stage epoch after the fusion stage: refused, nothing changed
+    snapshot = _files(run)
+    assert main(["train", "--out", "../run", "--resume", "--epochs", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "1 letter-stage and 1 fusion-stage epochs" in err and "--fusion-epochs N (N > 1)" in err, err
+    assert _files(run) == snapshot
+    # --fusion-epochs 2 extends the fusion stage by one epoch
+    assert main(["train", "--out", "../run", "--resume", "--fusion-epochs", "2", "--no-progress"]) == 0
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert rows[0]["int"] == "nan" and float(rows[2]["int"]) > 0  # the new epoch is a fusion-stage epoch
+    saved = json.loads((run / "train_config.json").read_text())
+    assert (saved["epochs"], saved["fusion_epochs"], saved["out"]) == (1, 2, "run")
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["letter_epochs"] == 1
 
 
 def test_a_failed_resume_changes_nothing(small_data, tmp_path):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,8 +68,10 @@ def add_parser(sub) -> None:
     g.add_argument("--resize", choices=("ir", "vis"), default=None,
                    help="when sizes differ, resize the IR image to the visible size (ir) or the other way (vis); "
                         "default: such pairs fail")
-    g.add_argument("--thermal-range", choices=("dtype", "minmax", "percentile"), default="dtype",
-                   help="how IR values map to [0, 1]: by dtype range (default), per-image min-max or 1-99 percentile")
+    g.add_argument("--thermal-range", choices=("auto", "dtype", "minmax", "percentile"), default="auto",
+                   help="how IR values map to [0, 1]: auto (default) stretches 16-bit IR between its 1st and 99th "
+                        "percentiles and divides 8-bit IR by 255; dtype divides by the dtype's maximum; minmax and "
+                        "percentile stretch every image")
     g.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads for the model (default: torch's choice; 1 is often best on a busy machine)")
     g.add_argument("--tile-size", type=int, default=None,
@@ -84,17 +87,29 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _say(msg: str) -> None:
+    """Print one line to stdout in one write, flushed: under torchrun the processes' lines never mix.
+
+    (``print`` writes the text and the newline separately, two system calls when
+    Python's output is unbuffered, e.g. ``PYTHONUNBUFFERED=1``.)
+    """
+    sys.stdout.write(msg + "\n")
+    sys.stdout.flush()
+
+
 def _err(msg: str) -> None:
     from tqdm.auto import tqdm
 
-    tqdm.write(msg, file=sys.stderr)  # does not break a running progress bar
+    tqdm.write(msg + "\n", file=sys.stderr, end="")  # one write; does not break a running progress bar
 
 
 def _report(msg: str) -> None:
+    from ..inputs import SizeMismatchError
+
     if msg.startswith(("failed:", "unmatched:")):
-        _err(msg)
+        _err(SizeMismatchError.in_cli_words(msg))
     else:
-        print(msg, flush=True)
+        _say(msg)
 
 
 def _load(args: argparse.Namespace, ranks):
@@ -161,11 +176,15 @@ def _video(args: argparse.Namespace, ir: str, vis: str) -> int:
     if out.exists() and not args.overwrite:  # checked again by fuse_video; here to skip loading the model
         n = None
     else:
+        from ..inputs import SizeMismatchError
         from ..stream import StreamStats
 
         stats = StreamStats()
-        n = fuse_video(_load(args, Ranks()), ir, vis, out, resize=args.resize, thermal_range=args.thermal_range,
-                       overwrite=args.overwrite, progress=not args.quiet, stats=stats)
+        try:
+            n = fuse_video(_load(args, Ranks()), ir, vis, out, resize=args.resize, thermal_range=args.thermal_range,
+                           overwrite=args.overwrite, progress=not args.quiet, stats=stats)
+        except SizeMismatchError as exc:
+            raise ValueError(SizeMismatchError.in_cli_words(str(exc))) from None
     if n is None:
         print(f"skipped {out} (exists; pass --overwrite to replace it)")
         print("fused 0, skipped 1, failed 0")
@@ -193,16 +212,21 @@ def _pairs_and_output(args: argparse.Namespace, ir: str, vis: str) -> tuple[Matc
     return pairs, out_dir, fmt
 
 
-def _report_summary(args: argparse.Namespace, summary: Summary, ranks: Ranks, single: Matching | None) -> int:
-    """Print what was done (under torchrun: each process its line, the first the total); return the exit code."""
+def _report_summary(args: argparse.Namespace, summary: Summary, ranks: Ranks, single: Matching | None,
+                    listing: int = 0) -> int:
+    """Print what was done (under torchrun: each process its line, the first the total); return the exit code.
+
+    ``listing`` is a checksum of all the pairs this process found: under torchrun
+    the first process checks that every process found the same list.
+    """
     from ..runner import counts_line
 
     if single and not args.dry_run:
         pair = single[0]
         if summary.fused:
-            print(f"wrote {pair.output}")
+            _say(f"wrote {pair.output}")
         elif summary.skipped:
-            print(f"skipped {pair.output} (exists; pass --overwrite to replace it)")
+            _say(f"skipped {pair.output} (exists; pass --overwrite to replace it)")
     if len(summary.failed) > 1:
         names = [name for name, _ in summary.failed]
         shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
@@ -210,9 +234,13 @@ def _report_summary(args: argparse.Namespace, summary: Summary, ranks: Ranks, si
     counts = [len(summary.fused), len(summary.skipped), len(summary.failed)]
     seconds = summary.seconds
     if ranks.many:  # each process says what it did; the first one prints the total of all
-        print(f"rank {ranks.rank} of {ranks.world}: {summary.line()}", flush=True)
+        _say(f"rank {ranks.rank} of {ranks.world}: {summary.line()}")
         counts = [int(c) for c in ranks.all_reduce(counts)]
         seconds = ranks.all_reduce([seconds], op="max")[0]
+        if not ranks.agree(listing):
+            _err("normfuse fuse: error: the processes found different lists of pairs (were files added or removed "
+                 "while they started?), so some pairs may be missing: run the same command again to finish")
+            counts[2] += 1
         if ranks.rank > 0:
             return 0 if counts[2] == 0 else 1
     line = counts_line(counts[0], counts[1], counts[2], dry_run=summary.dry_run)
@@ -220,7 +248,7 @@ def _report_summary(args: argparse.Namespace, summary: Summary, ranks: Ranks, si
         line += f" in {seconds:.1f} s ({counts[0] / seconds:.2f} pairs/s)"
     if ranks.many:
         line += f" by {ranks.world} processes"
-    print(line, flush=True)
+    _say(line)
     return 0 if counts[2] == 0 else 1
 
 
@@ -255,4 +283,5 @@ def run(args: argparse.Namespace) -> int:
         thermal_range=args.thermal_range, overwrite=args.overwrite, dry_run=args.dry_run, workers=args.workers,
         progress=not args.quiet and not single and ranks.rank == 0, report=_report,
     )
-    return _report_summary(args, summary, ranks, mine if single else None)
+    listing = zlib.crc32("\n".join(f"{p.ir}\t{p.vis}" for p in pairs).encode())
+    return _report_summary(args, summary, ranks, mine if single else None, listing)

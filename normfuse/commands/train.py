@@ -4,7 +4,10 @@ With no other flag than --data and --out it trains the default model's recipe
 (120 epochs of the NormFuse letter's loss, then 7 epochs of the fusion stage;
 see weights/README.md). --fusion-epochs 0 gives the letter's recipe alone.
 --out RUN --resume continues RUN with the settings in RUN/train_config.json;
-flags given with it change those settings (for example --epochs to train longer).
+flags given with it change those settings (for example --epochs to train longer;
+once the fusion stage has begun, only --fusion-epochs can extend the run).
+One training at a time per run folder: a second one refuses while RUN/.lock
+names a running process.
 Under torchrun --nproc_per_node N -m normfuse train ... it trains data-parallel.
 
 examples:

@@ -1,7 +1,8 @@
 """Reducing whatever the user passes to the 8-bit grey image every metric works on.
 
 Every metric in :mod:`normfuse.metrics` sees the same thing: a 2-D float64
-array of whole numbers 0..255.  :func:`to_gray8` makes it:
+array of whole numbers 0..255.  :func:`to_gray8` makes it (as uint8, which
+every metric function accepts again; :func:`gray8_triplet` gives float64):
 
 1. read files with :func:`normfuse.io.read_image`; take tensors to numpy;
 2. put the values on the 0-255 scale (uint8 as is, uint16 ``* 255 / 65535``,
@@ -14,7 +15,7 @@ array of whole numbers 0..255.  :func:`to_gray8` makes it:
 Examples:
     >>> import numpy as np
     >>> to_gray8(np.array([[0.0, 0.5, 1.0]]))
-    array([[  0., 128., 255.]])
+    array([[  0, 128, 255]], dtype=uint8)
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def _round_half_up(x: np.ndarray) -> np.ndarray:
 
 
 def to_gray8(img: ImageLike) -> np.ndarray:
-    """Reduce one image to 8-bit grey: ``(H, W)`` float64 holding whole numbers 0..255.
+    """Reduce one image to 8-bit grey: ``(H, W)`` uint8, which :func:`normfuse.metrics.compute` accepts as it is.
 
     Args:
         img: numpy array ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` (an alpha
@@ -122,17 +123,17 @@ def to_gray8(img: ImageLike) -> np.ndarray:
         >>> import numpy as np
         >>> rgb = np.zeros((1, 2, 3), np.uint8); rgb[0, 1] = (255, 0, 0)
         >>> to_gray8(rgb)   # 0.299 * 255 = 76.245 -> 76
-        array([[ 0., 76.]])
+        array([[ 0, 76]], dtype=uint8)
     """
     arr = _grey_or_rgb(img)
     if arr.ndim == 3 and arr.dtype == np.uint8:
         # Exact integer BT.601 luminance, rounded half up: (299 R + 587 G + 114 B + 500) // 1000.
         num = arr.astype(np.int64) @ _LUMA_PER_MILLE
-        return ((num + 500) // 1000).astype(np.float64)
+        return ((num + 500) // 1000).astype(np.uint8)
     f = _to_255_scale(arr)
     if f.ndim == 3:
         f = luminance(f)
-    return np.clip(_round_half_up(f), 0.0, 255.0)
+    return np.clip(_round_half_up(f), 0.0, 255.0).astype(np.uint8)
 
 
 def to_levels8(img: ImageLike) -> np.ndarray:
@@ -173,8 +174,8 @@ def gray8_triplet(fused: ImageLike, ir: ImageLike | None, vis: ImageLike | None)
         ...
         ValueError: fused image is 2x3 (HxW) but ir image is 3x2; all three images must have the same size
     """
-    f = to_gray8(fused)
-    a, b = (None if src is None else to_gray8(src) for src in (ir, vis))
+    f = to_gray8(fused).astype(np.float64)
+    a, b = (None if src is None else to_gray8(src).astype(np.float64) for src in (ir, vis))
     check_same_size(f, a, b)
     return f, a, b
 

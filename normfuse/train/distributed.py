@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..devices import resolve_device
+
 __all__ = ["Distributed", "setup_distributed"]
 
 
@@ -61,7 +63,7 @@ class Distributed:
 def setup_distributed(device: str) -> Distributed:
     """Join the ``torchrun`` process group if there is one (gloo on CPU, nccl on CUDA)."""
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    dev = torch.device(device)
+    dev = resolve_device(device)  # a one-line error for CUDA without CUDA
     if world > 1:
         if not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")

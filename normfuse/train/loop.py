@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import math
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,28 @@ def _load_weights(net: NormFuseNet, state: dict[str, Any], run: RunFolder) -> No
         ) from None
 
 
+def _check_stages(cfg: TrainConfig, state: dict[str, Any], run: RunFolder) -> None:
+    """Refuse a resume whose epoch counts do not extend what the checkpoint has trained, stage by stage.
+
+    The checkpoint says how many of its epochs were the letter's (stage 1); one
+    written before it said so is read with the run's recorded ``epochs``.
+    """
+    epoch = int(state["epoch"])
+    letter = state.get("letter_epochs")
+    if letter is None:
+        letter = min(epoch, int((run.recorded_config() or {}).get("epochs", cfg.epochs)))
+    letter, fusion = int(letter), epoch - int(letter)
+    done = f"{str(run.path)!r} has trained {letter} letter-stage and {fusion} fusion-stage epochs"
+    if cfg.epochs < letter or cfg.fusion_epochs < fusion:
+        raise ValueError(f"cannot resume: {done}, more than --epochs {cfg.epochs} --fusion-epochs {cfg.fusion_epochs}")
+    if fusion > 0 and cfg.epochs > letter:
+        raise ValueError(
+            f"cannot resume: {done}; --epochs {cfg.epochs} would add letter-stage epochs after the fusion stage "
+            f"began. Train the fusion stage longer with --fusion-epochs N (N > {fusion}), or start a new run from "
+            f"this one: --init {run.final} --epochs 0"
+        )
+
+
 class _Trainer:
     """The state of a run between epochs: network, optimiser of the current stage, step count."""
 
@@ -126,6 +149,7 @@ class _Trainer:
         self.step_module = self.dist.wrap(TrainStep(self.net, _step_weights(self.cfg, stage)))
 
     def resume_from(self, state: dict[str, Any]) -> None:
+        _check_stages(self.cfg, state, self.run)
         _load_weights(self.net, state["model"], self.run)
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         done_stage = _stage(self.cfg, self.epoch - 1) if self.epoch > 0 else 0
@@ -181,7 +205,8 @@ class _Trainer:
         if self.dist.is_main:
             self.run.log_epoch(self.epoch, self.step, lr, {k: v / max(n, 1) for k, v in sums.items()}, time.time() - t0)
             self.run.save_checkpoint({"model": self.net.state_dict(), "optimizer": self.opt.state_dict(),
-                                      "scheduler": self.sched.state_dict(), "epoch": self.epoch, "step": self.step})
+                                      "scheduler": self.sched.state_dict(), "epoch": self.epoch, "step": self.step,
+                                      "letter_epochs": min(self.epoch, cfg.epochs)})
         log.info("epoch %d/%d done (step %d, loss %.4f)", self.epoch, cfg.total_epochs, self.step,
                  sums.get("total", float("nan")) / max(n, 1))
         return stop
@@ -225,14 +250,21 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     Raises:
         FileExistsError: a new run over an existing checkpoint.
+        normfuse.train.checkpoint.RunLockedError: another training is running on ``<out>``.
         FileNotFoundError: resuming without a checkpoint, or a missing data folder.
-        ValueError: settings that do not fit together or do not fit the checkpoint.
+        ValueError: settings that do not fit together or do not fit the checkpoint (for a
+            resume: epoch counts that do not extend the stage the checkpoint is in).
     """
     dist = setup_distributed(cfg.device)
+    run = RunFolder(Path(cfg.out))
+    with run.lock(resume) if dist.is_main else nullcontext():  # one training per run folder at a time
+        return _train(cfg, resume, dist, run)
+
+
+def _train(cfg: TrainConfig, resume: bool, dist: Distributed, run: RunFolder) -> Path:
     if cfg.bf16:
         warn_if_bf16_emulated(dist.device, what="bf16 training (--bf16)")
     torch.manual_seed(cfg.seed)
-    run = RunFolder(Path(cfg.out))
     net, teacher = build_model(cfg)
     net, teacher = net.to(dist.device), teacher.to(dist.device) if teacher is not None else None
     if cfg.channels_last:
@@ -248,7 +280,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     dataset = training_set(cfg.data, cfg.splits(),
                            CropPolicy(cfg.crop_size, cfg.crops_per_image, cfg.random_crop, cfg.flip), cfg.seed)
     if dist.is_main:
-        run.write_config(cfg)
+        run.write_config(cfg, resume)
         run.start_log(resume)
     bars = _bar_factory(cfg, dist)
     while trainer.epoch < cfg.total_epochs:
