@@ -20,7 +20,9 @@ What happens when the streams disagree:
 - infrared and visible sizes differ: the fuser's ``ValueError`` (pass
   ``resize="ir"`` or ``"vis"``), with the frame index;
 - any error in a source or in fusing stops the pipeline and is raised in the
-  caller with the frame index; the threads are always joined.
+  caller with the frame index; the threads are joined when the caller's loop
+  ends or stops early (a live source blocked inside ``next()`` is waited for
+  up to 5 s, then left to finish that call in its daemon thread).
 
 Examples:
     >>> import numpy as np
