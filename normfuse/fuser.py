@@ -25,6 +25,7 @@ from .devices import DeviceLike, Precision, resolve_device, resolve_precision, w
 from .inference import FusionPlan, plan_supported
 from .inputs import ImageInput, ThermalRange, check_min_size, match_sizes, prepare, restore
 from .network import Features, FusionRule, NormFuseConfig, NormFuseNet, fuse_features
+from .runtime import Backend, describe_choice, make_runtime, resolve_backend
 from .tiling import tiled_map
 from .weights import (
     CARD_NAME,
@@ -64,6 +65,12 @@ class NormFuser:
         max_pixels: images larger than this are fused in tiles of ``tile_size``
             so that memory stays bounded.
         tile_size: side of a tile when tiling.
+        backend: what runs the network in :meth:`fuse`: ``"torch"`` (the
+            default), ``"openvino"`` (``pip install 'normfuse[openvino]'``;
+            CPU only) or ``"auto"`` (OpenVINO where it is installed, else torch,
+            silently); see :mod:`normfuse.runtime`.  :meth:`describe` says which
+            path runs.  :meth:`encode`, :meth:`decode` and a ``rule`` other than
+            the model's always run in torch.
 
     All inference runs in eval mode under :func:`torch.inference_mode`, through
     :class:`~normfuse.inference.FusionPlan` (the folded network, in the chosen
@@ -87,6 +94,7 @@ class NormFuser:
         precision: Precision = "auto",
         max_pixels: int = DEFAULT_MAX_PIXELS,
         tile_size: int = DEFAULT_TILE_SIZE,
+        backend: Backend = "torch",
     ):
         if model is None:
             raise TypeError(
@@ -103,6 +111,7 @@ class NormFuser:
         self.max_pixels = int(max_pixels)
         self.tile_size = int(tile_size)
         self._requested_precision = precision
+        self._requested_backend = backend
         self.device = torch.device("cpu")
         self.precision: Literal["fp32", "bf16"] = "fp32"
         self.model_card: str | None = None
@@ -116,6 +125,7 @@ class NormFuser:
         *,
         device: DeviceLike = "auto",
         precision: Precision = "auto",
+        backend: Backend = "torch",
         revision: str | None = None,
         cache_dir: str | os.PathLike | None = None,
         local_files_only: bool = False,
@@ -130,6 +140,7 @@ class NormFuser:
                 Hugging Face Hub repo id such as ``"org/normfuse-roadscene"``.
             device: as in the constructor.
             precision: as in the constructor.
+            backend: as in the constructor (``"torch"``, ``"openvino"`` or ``"auto"``).
             revision: passed to :func:`huggingface_hub.snapshot_download` for repo ids.
             cache_dir: passed to :func:`huggingface_hub.snapshot_download` for repo ids.
             local_files_only: passed to :func:`huggingface_hub.snapshot_download` for repo ids.
@@ -148,7 +159,7 @@ class NormFuser:
         folder = resolve_pretrained(name_or_path, revision, cache_dir, local_files_only, token)
         dev = resolve_device(device)
         net = load_model_folder(folder, map_location="cpu")
-        fuser = cls(net, device=dev, precision=precision, **kwargs)
+        fuser = cls(net, device=dev, precision=precision, backend=backend, **kwargs)
         fuser.model_card = read_model_card(folder)
         return fuser
 
@@ -187,10 +198,24 @@ class NormFuser:
             info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
         return str(info)
 
+    def export(self, folder: str | os.PathLike, format: Literal["onnx", "openvino"] = "onnx",
+               overwrite: bool = False) -> Path:
+        """Write the luminance fusion forward to ``folder`` as ONNX or OpenVINO IR; return the graph file.
+
+        Inputs ``ir`` and ``vis`` ``(B, 1, H, W)`` float32 in [0, 1], output ``fused``
+        likewise; dynamic batch, height and width.  See :func:`normfuse.export.export_model`
+        (needs ``pip install 'normfuse[onnx]'`` or ``'normfuse[openvino]'``).
+        """
+        from .export import export_model
+
+        return export_model(self.net, folder, format, overwrite)
+
     def to(self, device: DeviceLike) -> NormFuser:
-        """Move the model to ``device`` (and re-resolve ``precision="auto"`` for it); return ``self``."""
+        """Move the model to ``device`` (and re-resolve ``precision`` and ``backend="auto"`` for it); return ``self``."""
         self.device = resolve_device(device)
         self.precision = resolve_precision(self._requested_precision, self.device, self.config.bf16_tolerant)
+        self.backend = resolve_backend(self._requested_backend, self.device)
+        self.runtime = make_runtime(self.backend, self.net, self.precision)
         if self.precision == "bf16":
             warn_if_bf16_emulated(self.device)
         fmt = torch.channels_last if self.precision == "bf16" else torch.contiguous_format
@@ -203,7 +228,13 @@ class NormFuser:
 
     def __repr__(self) -> str:
         c = self.config
-        return f"NormFuser(variant={c.variant!r}, width={c.width}, device={str(self.device)!r}, precision={self.precision!r})"
+        return (f"NormFuser(variant={c.variant!r}, width={c.width}, device={str(self.device)!r}, "
+                f"precision={self.precision!r}, backend={self.backend!r})")
+
+    def describe(self) -> str:
+        """One line naming the path :meth:`fuse` runs (backend, precision, device) and why ``"auto"`` chose it."""
+        return describe_choice(self.backend, self._requested_backend, self.precision, self._requested_precision,
+                               self.config.bf16_tolerant, self.device, self.runtime)
 
     # ------------------------------------------------------------------ tensor-level steps
     def _plan(self) -> FusionPlan | None:
@@ -250,6 +281,8 @@ class NormFuser:
         plan = self._plan()
 
         def fuse_tile(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            if self.runtime is not None and rule in (None, self.config.fusion):
+                return self.runtime.fuse_tile(a, b)
             if plan is None:
                 feats = self.fuse_features(self._encode_luma(None, a), self._encode_luma(None, b), rule)
                 return self._decode_luma(None, feats)

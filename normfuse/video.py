@@ -18,7 +18,8 @@ import numpy as np
 from .atomic import move_into_place, temporary_path
 from .io import ImageReadError
 from .pairing import PathLike, same_file
-from .runner import describe_failure, fuse_call, to_bit_depth
+from .runner import describe_failure, to_bit_depth
+from .stream import StreamStats, fuse_stream
 
 __all__ = ["VIDEO_SUFFIXES", "VideoSupportMissing", "is_video", "check_video_support", "fuse_video"]
 
@@ -116,10 +117,14 @@ def fuse_video(
     overwrite: bool = False,
     progress: bool = True,
     quality: float = 8,
+    stats: StreamStats | None = None,
 ) -> int | None:
     """Fuse an infrared and a visible video frame by frame; return the number of frames (``None`` if skipped).
 
-    Frames are paired in order and the shorter video ends the output; the
+    Frames are paired in order; reading, fusing and writing run in parallel
+    (:func:`normfuse.stream.fuse_stream`); ``stats`` gets the frame count and
+    the end-to-end frames per second.  The shorter video ends the output, with
+    an :class:`~normfuse.stream.UnevenStreamsWarning` saying which; the
     output has the visible video's frame rate (25 fps, with a warning, when
     its metadata has none) and is encoded with ffmpeg
     (H.264 for ``.mp4``/``.mov``/``.mkv``, VP9 for ``.webm``) through imageio-ffmpeg.
@@ -155,9 +160,12 @@ def fuse_video(
                    dynamic_ncols=True)
     count = 0
     writer = None
+    # reading, fusing and writing overlap (normfuse.stream); a video that ends first is warned about
+    frames = fuse_stream(fuser, ir_video.frames(), vis_video.frames(), stats=stats, resize=resize,
+                         thermal_range=thermal_range)
     try:
-        for a, b in zip(ir_video.frames(), vis_video.frames()):
-            fused = to_bit_depth(np.asarray(fuse_call(fuser)(a, b, resize=resize, thermal_range=thermal_range)), 8)
+        for fused in frames:
+            fused = to_bit_depth(np.asarray(fused), 8)
             if fused.ndim == 2:
                 fused = np.repeat(fused[..., None], 3, axis=2)
             if writer is None:
@@ -175,6 +183,7 @@ def fuse_video(
         writer = None
         move_into_place(tmp, out, overwrite)
     finally:
+        frames.close()  # joins the reading and fusing threads before the readers are closed
         ir_video.close()
         vis_video.close()
         if writer is not None:

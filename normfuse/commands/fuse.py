@@ -62,6 +62,9 @@ def add_parser(sub) -> None:
                    help="fp32 (exact), bf16 (faster only on GPUs and CPUs with native bfloat16, AVX512-BF16 or AMX; "
                         "emulated and several times slower elsewhere, with a warning) or auto (default: bf16 where it "
                         "is native, for models marked bf16_tolerant as the bundled one is; else fp32)")
+    g.add_argument("--backend", default="torch", choices=("torch", "openvino", "auto"),
+                   help="what runs the network: torch (default), openvino (CPU; pip install 'normfuse[openvino]') "
+                        "or auto (openvino where installed, else torch); see docs/performance.md")
     g.add_argument("--resize", choices=("ir", "vis"), default=None,
                    help="when sizes differ, resize the IR image to the visible size (ir) or the other way (vis); "
                         "default: such pairs fail")
@@ -128,7 +131,11 @@ def _load(args: argparse.Namespace, ranks):
         extra["tile_size"] = args.tile_size
     if args.max_pixels is not None:
         extra["max_pixels"] = args.max_pixels
-    return NormFuser.from_pretrained(args.model, device=device, precision=args.precision, **extra)
+    try:
+        return NormFuser.from_pretrained(args.model, device=device, precision=args.precision, backend=args.backend,
+                                         **extra)
+    except ImportError as exc:  # --backend openvino without the extra: a usage error naming what to install
+        raise ValueError(str(exc)) from exc
 
 
 def _single_output(args: argparse.Namespace, ir: Path) -> tuple[Path, str]:
@@ -170,17 +177,19 @@ def _video(args: argparse.Namespace, ir: str, vis: str) -> int:
         n = None
     else:
         from ..inputs import SizeMismatchError
+        from ..stream import StreamStats
 
+        stats = StreamStats()
         try:
             n = fuse_video(_load(args, Ranks()), ir, vis, out, resize=args.resize, thermal_range=args.thermal_range,
-                           overwrite=args.overwrite, progress=not args.quiet)
+                           overwrite=args.overwrite, progress=not args.quiet, stats=stats)
         except SizeMismatchError as exc:
             raise ValueError(SizeMismatchError.in_cli_words(str(exc))) from None
     if n is None:
         print(f"skipped {out} (exists; pass --overwrite to replace it)")
         print("fused 0, skipped 1, failed 0")
     else:
-        print(f"wrote {out} ({n} frames)")
+        print(f"wrote {out} ({n} frames, {stats.fps:.1f} frames per second end to end)")
         print("fused 1, skipped 0, failed 0")
     return 0
 
