@@ -1,5 +1,5 @@
 """Sub-commands of the ``normfuse`` command line (one module each)."""
 
-from . import evaluate, explain, fuse, train
+from . import align, evaluate, explain, fuse, train
 
-COMMANDS = [fuse, train, evaluate, explain]
+COMMANDS = [fuse, train, evaluate, explain, align]
