@@ -61,6 +61,7 @@ def mi_affine(ir: np.ndarray, vis: np.ndarray) -> np.ndarray:
     """A plain Mattes mutual-information affine registration (SimpleITK): ``(H, W, 2)`` visible -> IR coordinates."""
     import SimpleITK as sitk
 
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # one thread, as normfuse's registration
     fixed = sitk.GetImageFromArray(_luma(vis).astype(np.float32))
     moving = sitk.GetImageFromArray(_luma(ir).astype(np.float32))
     init = sitk.CenteredTransformInitializer(fixed, moving, sitk.AffineTransform(2),

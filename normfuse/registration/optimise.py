@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .similarity import erode, ngf, ngf_score
+from .similarity import ngf, ngf_score
 from .transforms import N_PARAMS, apply_matrix, normaliser, params_to_matrix, pixel_grid, sample, upsample_field
 
 __all__ = ["Level", "refine_global", "refine_field", "level_score"]
@@ -37,8 +37,8 @@ class Level:
 def _score(level: Level, coords: torch.Tensor) -> torch.Tensor:
     warped = sample(level.ir, coords[None])
     with torch.no_grad():
-        valid = erode(sample(level.ir_mask.float(), coords[None]) > 0.999, 1)
-    return ngf_score(level.vis_n, ngf(warped, level.eps, valid))[0]
+        valid = sample(level.ir_mask.float(), coords[None]) > 0.999
+    return ngf_score(level.vis_n, ngf(warped, level.eps, valid))[0]  # ngf erodes the mask by a pixel
 
 
 def level_score(level: Level, matrix: np.ndarray, field: torch.Tensor | None = None) -> float:

@@ -44,7 +44,7 @@ COARSE_SIDE = 96
 REFINE_SIDES = (192, 384, 640)
 ANGLES = np.arange(-12.0, 12.01, 3.0)
 BLUR = 1.0
-START_STEPS, MODEL_STEPS, FINE_STEPS, FIELD_STEPS = (25, 15), 25, 12, 25
+START_STEPS, MODEL_STEPS, FINE_STEPS, FIELD_STEPS = (20, 10), 20, 8, 20
 
 
 class AlignmentWarning(UserWarning):
@@ -171,7 +171,7 @@ def _start_candidates(pair: _Pair, model: str, scales: np.ndarray, max_shift: fl
     if model == "translation":
         level_scales = np.array([f_ir[1] / f_ir[0]])
     pad = max(2, int(round(max_shift * max(level.size))))
-    cands = coarse_search(level.vis_n, level.ir, level.ir_mask, level.eps, angles, level_scales, pad, keep=4)
+    cands = coarse_search(level.vis_n, level.ir, level.ir_mask, level.eps, angles, level_scales, pad, keep=3)
     return [_from_level(c.matrix, v, i) for c in cands]
 
 
@@ -267,10 +267,11 @@ def _register(pairs: Sequence[_Pair], model: str, scale_range, max_shift: float)
         if s > best_score:
             best, best_score = m, s
     steps = (MODEL_STEPS,) * (len(sides) - 1) + (FINE_STEPS,)
-    matrix, _ = _refine(pairs, best, global_model, sides, steps, lr=(1.0,) + (0.5,) * (len(sides) - 2) + (0.3,))
+    matrix, _ = _refine(pairs, best, global_model, sides, steps, lr=(0.5,) + (0.3,) * (len(sides) - 2) + (0.2,))
     field = None
     if model == "deformable":
-        field = _deform(pairs[0], matrix, sides, (FIELD_STEPS,) * len(sides)) if len(pairs) == 1 else None
+        fsides = sides[:2]
+        field = _deform(pairs[0], matrix, fsides, (FIELD_STEPS,) * len(fsides)) if len(pairs) == 1 else None
     return matrix, field
 
 

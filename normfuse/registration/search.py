@@ -1,9 +1,9 @@
 """The coarse search: a wide grid of rotations and scales, every translation at once by FFT correlation.
 
-The squared cosine of :mod:`~normfuse.registration.similarity` expands into three
-products, ``(a . b)^2 = ax^2 bx^2 + 2 ax ay bx by + ay^2 by^2``, so its sum
-over the frame for every shift of the IR image is three cross-correlations,
-computed together with one batched FFT per rotation-scale candidate.
+The score of :mod:`~normfuse.registration.similarity` is a dot product of
+doubled-angle vectors, ``(a . b)^2 - |a|^2 |b|^2 / 2 = 0.5 (ax^2 - ay^2)(bx^2 - by^2)
++ 2 ax ay bx by``, so its sum over the frame for every shift of the IR image is
+two cross-correlations, computed with one batched FFT per rotation-scale candidate.
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ class Candidate:
 
 
 def _channels(n: torch.Tensor) -> torch.Tensor:
-    """``(B, 2, H, W)`` NGF -> ``(B, 3, H, W)``: ``nx^2``, ``sqrt(2) nx ny``, ``ny^2``."""
+    """``(B, 2, H, W)`` NGF -> ``(B, 2, H, W)``: ``(nx^2 - ny^2, 2 nx ny) / sqrt(2)`` (the doubled angle).
+
+    The dot product of two such vectors is ``(a . b)^2 - |a|^2 |b|^2 / 2``, the
+    score of :func:`~normfuse.registration.similarity.ngf_score`.
+    """
     nx, ny = n[:, :1], n[:, 1:]
-    return torch.cat([nx * nx, (2 ** 0.5) * nx * ny, ny * ny], 1)
+    return torch.cat([nx * nx - ny * ny, 2 * nx * ny], 1) * (0.5 ** 0.5)
 
 
 def _warped_ngf(ir: torch.Tensor, ir_mask: torch.Tensor, mats: list[np.ndarray], canvas: tuple[int, int],
