@@ -32,12 +32,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
 from _common import data_root
 
+from normfuse.io import read_image
 from normfuse.registration import align
 from normfuse.registration.synthetic import KnownWarp
-from normfuse.io import read_image
 
 SETS = ("tno", "roadscene", "llvip")
 

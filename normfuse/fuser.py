@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .registration.alignment import Alignment
-from .registration.fusion import keep_visible_outside, register_inputs
 from .devices import DeviceLike, Precision, resolve_device, resolve_precision, warn_if_bf16_emulated
 from .inference import FusionPlan, plan_supported
 from .inputs import ImageInput, ThermalRange, check_min_size, match_sizes, prepare, restore
 from .network import Features, FusionRule, NormFuseConfig, NormFuseNet, fuse_features
+from .registration.alignment import Alignment
+from .registration.fusion import keep_visible_outside, register_inputs
 from .tiling import tiled_map
 from .weights import (
     CARD_NAME,

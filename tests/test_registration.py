@@ -209,3 +209,70 @@ def test_fuse_with_alignment_auto_and_a_path(pair, tmp_path, one_thread):
     assert err_auto < 0.5 * err_plain
     with pytest.raises(AlignmentSizeError):
         fuser.fuse(ir[:-4], vis[:-4], alignment=path)
+
+
+def _rig_folders(data_dir, tmp_path):
+    """Three TNO pairs at 310 x 225 whose IR camera is moved by one fixed rig warp, plus one pair of another size."""
+    warp = KnownWarp.random(np.random.default_rng(11), (225, 310), rotation=5, translation=0.06, scale=(0.9, 1.1),
+                            elastic=0)
+    ir_dir, vis_dir = tmp_path / "ir", tmp_path / "vis"
+    ir_dir.mkdir()
+    vis_dir.mkdir()
+    for name in ("16", "17", "18"):
+        ir = _small(read_image(data_dir / "tno" / "ir" / f"{name}.bmp"), 0.5)
+        vis = _small(read_image(data_dir / "tno" / "vis" / f"{name}.bmp"), 0.5)
+        import imageio.v3 as iio
+
+        iio.imwrite(ir_dir / f"{name}.png", warp.apply(ir))
+        iio.imwrite(vis_dir / f"{name}.png", vis)
+    return ir_dir, vis_dir, warp
+
+
+def test_cli_align_a_folder_then_fuse_it_with_the_rig(data_dir, tmp_path, capsys, one_thread):
+    import imageio.v3 as iio
+
+    from normfuse.cli import main
+
+    ir_dir, vis_dir, warp = _rig_folders(data_dir, tmp_path)
+    rig, preview = tmp_path / "rig.json", tmp_path / "overlay.png"
+    assert main(["align", str(ir_dir), str(vis_dir), "-o", str(rig), "--preview", str(preview)]) == 0
+    out = capsys.readouterr().out
+    assert "from 3 pair(s)" in out and f"wrote {rig}" in out
+    a = Alignment.load(rig)
+    assert a.info["pairs"] == 3 and a.ir_size == (225, 310) and a.reliable
+    assert warp.epe(a.coordinates()) < 3.0
+    assert iio.imread(preview).shape == (450, 620, 3)
+    assert main(["align", str(ir_dir), str(vis_dir), "-o", str(rig)]) == 2  # exists: not overwritten
+    assert "--overwrite" in capsys.readouterr().err
+    # a pair of another size in the folder: refused by name, the others are fused
+    iio.imwrite(ir_dir / "99.png", np.zeros((100, 120), np.uint8) + 50)
+    iio.imwrite(vis_dir / "99.png", np.zeros((100, 120), np.uint8) + 90)
+    out_dir = tmp_path / "out"
+    code = main(["fuse", str(ir_dir), str(vis_dir), "-o", str(out_dir), "--rig", str(rig), "--quiet",
+                 "--threads", "1", "--precision", "fp32"])
+    err = capsys.readouterr().err
+    assert code == 1 and "99" in err and "made for IR 225x310" in err
+    assert sorted(p.name for p in out_dir.iterdir()) == ["16.png", "17.png", "18.png"]
+    fuser = normfuse.NormFuser.from_pretrained(device="cpu", precision="fp32")
+    expected = fuser.fuse(ir_dir / "17.png", vis_dir / "17.png", alignment=a)
+    assert np.array_equal(iio.imread(out_dir / "17.png"), expected)
+
+
+def test_cli_fuse_align_auto_and_usage_errors(data_dir, tmp_path, capsys, one_thread):
+    from normfuse.cli import main
+
+    ir_dir, vis_dir, _ = _rig_folders(data_dir, tmp_path)
+    out = tmp_path / "f.png"
+    args = ["fuse", str(ir_dir / "17.png"), str(vis_dir / "17.png"), "-o", str(out), "--threads", "1",
+            "--precision", "fp32"]
+    assert main(args + ["--align", "auto"]) == 0 and out.is_file()
+    assert main(args + ["--overwrite", "--align", "auto", "--rig", "x.json"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(args + ["--overwrite", "--rig", str(tmp_path / "missing.json")]) == 2
+    assert "alignment file not found" in capsys.readouterr().err
+    blank = tmp_path / "blank.png"
+    import imageio.v3 as iio
+
+    iio.imwrite(blank, np.full((225, 310), 70, np.uint8))
+    assert main(["align", str(blank), str(vis_dir / "17.png"), "-o", str(tmp_path / "r.json")]) == 2
+    assert "blank" in capsys.readouterr().err and not (tmp_path / "r.json").exists()

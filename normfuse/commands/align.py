@@ -54,7 +54,8 @@ def _pairs(ir: str, vis: str, count: int) -> list[tuple[Path, Path]]:
         raise ValueError(f"no IR/visible pairs found in {ir!r} and {vis!r}")
     if count < 1:
         raise ValueError(f"--pairs must be at least 1, got {count}")
-    idx = sorted({round(i * (len(pairs) - 1) / max(count - 1, 1)) for i in range(min(count, len(pairs)))})
+    n = min(count, len(pairs))
+    idx = sorted({round(i * (len(pairs) - 1) / max(n - 1, 1)) for i in range(n)})
     return [(pairs[i].ir, pairs[i].vis) for i in idx]
 
 

@@ -13,9 +13,10 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,9 @@ class Alignment:
         """Fraction of the visible frame that the IR image covers."""
         return float(self.valid.mean())
 
-    def check_sizes(self, ir_size: tuple[int, int], vis_size: tuple[int, int] | None = None) -> None:
-        """Raise :class:`AlignmentSizeError` unless the images have the sizes this alignment was made for."""
-        ir_size = tuple(int(v) for v in ir_size)  # type: ignore[assignment]
+    def check_sizes(self, ir_size: Sequence[int], vis_size: Sequence[int] | None = None) -> None:
+        """Raise :class:`AlignmentSizeError` unless the images have the sizes ``(H, W)`` this alignment was made for."""
+        ir_size = tuple(int(v) for v in ir_size)
         bad = []
         if ir_size != self.ir_size:
             bad.append(f"IR {ir_size[0]}x{ir_size[1]} (expected {self.ir_size[0]}x{self.ir_size[1]})")
