@@ -9,7 +9,7 @@ Examples:
     >>> import numpy as np
     >>> from normfuse.registration import Alignment
     >>> a = Alignment(np.eye(3), "affine", ir_size=(4, 4), vis_size=(4, 4))
-    >>> a.coordinates().shape, a.valid.all()
+    >>> a.coordinates().shape, bool(a.valid.all())
     ((4, 4, 2), True)
 """
 

@@ -15,8 +15,8 @@ Examples:
     >>> vis = np.array([[10, 10], [200, 12], [15, 150], [190, 160]], float)
     >>> ir = vis * 0.5 + [3, 4]                                     # IR at half the resolution, shifted
     >>> a = from_points(ir, vis, "similarity", ir_size=(100, 120), vis_size=(200, 240))
-    >>> np.round(a.matrix, 3).tolist()
-    [[0.5, 0.0, 3.0], [0.0, 0.5, 4.0], [0.0, 0.0, 1.0]]
+    >>> np.round(a.matrix, 3).tolist() == [[0.5, 0, 3], [0, 0.5, 4], [0, 0, 1]]
+    True
     >>> a.info["residual_rms"] < 1e-6
     True
 """
@@ -102,9 +102,11 @@ def from_points(ir_points, vis_points, model: str = "affine", *, ir_size: tuple[
     marked wrongly.
 
     Args:
-        ir_points, vis_points: ``(N, 2)`` arrays of ``(x, y)`` pixel coordinates of the same landmarks.
+        ir_points (np.ndarray): ``(N, 2)`` array of ``(x, y)`` IR pixel coordinates of the landmarks.
+        vis_points (np.ndarray): ``(N, 2)`` array of the same landmarks' visible pixel coordinates.
         model: one of ``"translation"``, ``"similarity"``, ``"affine"`` (default), ``"homography"``.
-        ir_size, vis_size: ``(H, W)`` of the IR and visible images.
+        ir_size: ``(H, W)`` of the IR image.
+        vis_size: ``(H, W)`` of the visible image.
 
     Raises:
         ValueError: too few points for the model (:data:`MIN_POINTS`), unequal counts, or degenerate points.

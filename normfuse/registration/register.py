@@ -296,10 +296,10 @@ def align(
     """Register an infrared image onto a visible image; return the :class:`~normfuse.registration.Alignment`.
 
     Args:
-        ir: the infrared image: a path, a numpy array ``(H_ir, W_ir)`` (uint8, uint16
+        ir (str | os.PathLike | np.ndarray | torch.Tensor): the infrared image: a path, a numpy array ``(H_ir, W_ir)`` (uint8, uint16
             or float in [0, 1]; ``(H, W, 3)`` is reduced to grey) or a tensor
             ``(H, W)``, ``(1, H, W)`` or ``(1, 1, H, W)`` in [0, 1].
-        vis: the visible image, the same forms (colour is reduced to its luminance).
+        vis (str | os.PathLike | np.ndarray | torch.Tensor): the visible image, the same forms (colour is reduced to its luminance).
             Its grid is the output grid; the sizes of the two images may differ.
         model: ``"translation"``, ``"similarity"``, ``"affine"`` (default),
             ``"homography"``, or ``"deformable"`` (affine plus a smooth
@@ -326,12 +326,14 @@ def align(
         >>> from normfuse.io import read_image
         >>> from normfuse.samples import sample_pair_paths
         >>> ir, vis = (read_image(p) for p in sample_pair_paths())
-        >>> shifted = np.zeros_like(ir); shifted[:, 12:] = ir[:, :-12]   # the IR image 12 px to the right
-        >>> a = align(shifted, vis, model="translation")
-        >>> np.round(a.matrix[:2, 2]).tolist(), a.reliable
-        ([12.0, 0.0], True)
-        >>> a.coordinates().shape, a.warp(shifted).shape
-        ((450, 620, 2), (450, 620))
+        >>> crop = ir[20:, 12:]          # an IR camera that misses the top 20 rows and left 12 columns
+        >>> a = align(crop, vis, model="translation")
+        >>> b = align(ir, vis, model="translation")   # the pair's own offset (it is aligned by hand)
+        >>> shift = a.matrix[:2, 2] - b.matrix[:2, 2]   # visible (x, y) -> IR (x - 12, y - 20)
+        >>> bool(np.abs(shift - [-12, -20]).max() < 1.5), a.reliable
+        (True, True)
+        >>> a.coordinates().shape, a.warp(crop).shape, a.ir_size
+        ((450, 620, 2), (450, 620), (430, 608))
     """
     _check_options(model, on_failure, max_shift)
     started = time.perf_counter()
