@@ -17,6 +17,7 @@ Usage::
     python benchmarks/bench_registration.py --per-set 12 --out /tmp/reg.json
     python benchmarks/bench_registration.py --resolution     # IR downscaled 0.4x and cropped
     python benchmarks/bench_registration.py --fusion         # fusing misaligned pairs with align="auto"
+    python benchmarks/bench_registration.py --timing         # time per 640 x 480 pair
 
 Timing: registration runs in one torch thread; the CPU time of the process
 (``time.process_time``) is reported next to the wall time, because wall time
@@ -133,14 +134,15 @@ def summarise(rows: list[dict], title: str) -> str:
         sub = [r for r in rows if r["set"] == s]
         if not sub:
             continue
-        for m in sub[0]["methods"]:
-            e = np.array([r["methods"][m]["epe"] for r in sub])
-            f = np.array([r["methods"][m]["epe_floor"] for r in sub])
-            o = np.array([r["methods"][m]["offset"] for r in sub])
-            wall = np.mean([r["methods"][m]["wall"] for r in sub])
-            cpu = np.mean([r["methods"][m]["cpu"] for r in sub])
-            worst = sub[int(np.argmax(e))]["pair"]
-            lines.append(f"| {s} | {m} | {len(sub)} | {e.mean():.2f} | {np.median(e):.2f} | {e.max():.2f} ({worst}) "
+        for m in dict.fromkeys(k for r in sub for k in r["methods"]):
+            have = [r for r in sub if m in r["methods"]]
+            e = np.array([r["methods"][m]["epe"] for r in have])
+            f = np.array([r["methods"][m]["epe_floor"] for r in have])
+            o = np.array([r["methods"][m]["offset"] for r in have])
+            wall = np.mean([r["methods"][m]["wall"] for r in have])
+            cpu = np.mean([r["methods"][m]["cpu"] for r in have])
+            worst = have[int(np.argmax(e))]["pair"]
+            lines.append(f"| {s} | {m} | {len(have)} | {e.mean():.2f} | {np.median(e):.2f} | {e.max():.2f} ({worst}) "
                          f"| {f.mean():.2f} | {o.mean():.2f} | {wall:.2f} | {cpu:.2f} |")
     return "\n".join(lines)
 
@@ -156,7 +158,8 @@ def main_epe(args) -> None:
     if out.is_file():
         rows = json.loads(out.read_text())
     done = {(r["set"], r["pair"], r["elastic"]) for r in rows}
-    for elastic in (False, True):
+    cases = [c == "elastic" for c in args.cases]
+    for elastic in cases:
         methods = ["none", "mi-affine", "affine"] + (["deformable"] if elastic else [])
         if args.no_mi:
             methods.remove("mi-affine")
@@ -178,7 +181,7 @@ def main_epe(args) -> None:
                 print(s, pair, "elastic" if elastic else "affine",
                       " ".join(f"{m}={v['epe']:.2f}" for m, v in res.items()), flush=True)
                 out.write_text(json.dumps(rows, indent=1))
-    for elastic in (False, True):
+    for elastic in cases:
         print(summarise([r for r in rows if r["elastic"] == elastic],
                         "with elastic displacement" if elastic else "affine-only warps"))
 
@@ -222,20 +225,46 @@ def main_fusion(args) -> None:
                 print(f"| {s} | {pair} | {case} | " + " | ".join(f"{m[n]:.3f}" for n in names) + " |", flush=True)
 
 
+def main_timing(args) -> None:
+    """Time per 640 x 480 pair (the bundled TNO pair resized, warped), methods interleaved, median of rounds."""
+    from _common import sample_pair
+
+    ir, vis = sample_pair(480, 640)
+    irw = KnownWarp.random(np.random.default_rng(0), (480, 640), elastic=3.0).apply(ir)
+    runs: dict[str, list[tuple[float, float]]] = {}
+    jobs = {"affine": lambda: align(irw, vis, model="affine"), "homography": lambda: align(irw, vis, model="homography"),
+            "deformable": lambda: align(irw, vis, model="deformable"), "mi-affine": lambda: mi_affine(irw, vis)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(args.rounds):
+            for name, job in jobs.items():
+                _, wall, cpu = timed(job)
+                runs.setdefault(name, []).append((wall, cpu))
+    print("| method | s wall (median) | s CPU (median) | rounds |\n|---|---|---|---|")
+    for name, r in runs.items():
+        print(f"| {name} | {np.median([w for w, _ in r]):.2f} | {np.median([c for _, c in r]):.2f} | {len(r)} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     p.add_argument("--per-set", type=int, default=12, help="pairs per set, spread over its test list (default 12)")
     p.add_argument("--out", default="bench_registration.json", help="results, resumed when it exists")
+    p.add_argument("--cases", nargs="+", default=["affine", "elastic"], choices=["affine", "elastic"],
+                   help="warps: affine only, and/or with the elastic displacement (default: both)")
     p.add_argument("--no-mi", action="store_true", help="leave out the SimpleITK mutual-information baseline")
     p.add_argument("--llvip-half", action="store_true", help="register LLVIP at 640 x 512 instead of 1280 x 1024")
     p.add_argument("--resolution", action="store_true", help="the different-resolution case instead")
     p.add_argument("--fusion", action="store_true", help="the fusion case instead")
+    p.add_argument("--timing", action="store_true", help="time per 640 x 480 pair instead")
+    p.add_argument("--rounds", type=int, default=3, help="--timing rounds (default 3)")
     args = p.parse_args()
     if args.resolution:
         main_resolution(args)
     elif args.fusion:
         main_fusion(args)
+    elif args.timing:
+        main_timing(args)
     else:
         main_epe(args)
 

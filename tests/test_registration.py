@@ -276,3 +276,15 @@ def test_cli_fuse_align_auto_and_usage_errors(data_dir, tmp_path, capsys, one_th
     iio.imwrite(blank, np.full((225, 310), 70, np.uint8))
     assert main(["align", str(blank), str(vis_dir / "17.png"), "-o", str(tmp_path / "r.json")]) == 2
     assert "blank" in capsys.readouterr().err and not (tmp_path / "r.json").exists()
+
+
+def test_align_help_shows_no_raw_rest(capsys):
+    import re
+
+    from normfuse.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["align", "--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "usage: normfuse align" in out and "--preview" in out
+    assert "``" not in out and not re.search(r"\S::$", out, re.M) and ":class:" not in out, out
