@@ -335,8 +335,9 @@ class NormFuser:
             alignment: register a pair that is not aligned pixel for pixel (see
                 :mod:`normfuse.registration`): an :class:`~normfuse.registration.Alignment`, the
                 path of one saved as JSON (a rig file), or ``"auto"`` (register this
-                pair). The IR image is resampled onto the visible grid; where it has
-                no data the fused image is the visible image (never a cold border).
+                pair; an unreliable result raises a ``RegistrationError``). The IR image is
+                resampled onto the visible grid; where it has no data the fused image is the
+                visible image (never a cold border).
 
         Returns:
             The fused image in the visible input's form: numpy in -> numpy out

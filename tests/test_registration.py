@@ -288,3 +288,11 @@ def test_align_help_shows_no_raw_rest(capsys):
     out = capsys.readouterr().out
     assert exc.value.code == 0 and "usage: normfuse align" in out and "--preview" in out
     assert "``" not in out and not re.search(r"\S::$", out, re.M) and ":class:" not in out, out
+
+
+def test_fuse_align_auto_refuses_an_unreliable_registration(pair, data_dir, one_thread):
+    ir, vis = pair
+    other = read_image(data_dir / "tno" / "ir" / "05.bmp")  # another scene
+    fuser = normfuse.NormFuser.from_pretrained(device="cpu", precision="fp32")
+    with pytest.raises(RegistrationError, match="unreliable"):
+        fuser.fuse(_small(other, 300 / other.shape[1]), vis, alignment="auto")

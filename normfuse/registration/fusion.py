@@ -32,15 +32,18 @@ __all__ = ["resolve_alignment", "register_inputs", "keep_visible_outside"]
 def resolve_alignment(alignment: Any, ir: Any, vis: Any) -> Alignment:
     """An :class:`Alignment` from what :meth:`~normfuse.NormFuser.fuse` accepts as ``alignment``.
 
-    ``"auto"`` registers this pair (:func:`~normfuse.registration.align`, default model);
-    a path reads a rig / alignment JSON file; an :class:`Alignment` is used as is.
+    ``"auto"`` registers this pair (:func:`~normfuse.registration.align`, default model)
+    and raises :class:`~normfuse.registration.RegistrationError` when the result is
+    unreliable (a fused image from a wrong warp would be worse than none: call
+    ``align`` yourself to look at or keep such a result); a path reads a rig /
+    alignment JSON file; an :class:`Alignment` is used as is.
     """
     if isinstance(alignment, Alignment):
         return alignment
     if isinstance(alignment, str) and alignment == "auto":
         from .register import align
 
-        return align(ir, vis)
+        return align(ir, vis, on_failure="raise")
     if isinstance(alignment, (str, os.PathLike)):
         return Alignment.load(alignment)
     raise TypeError(f"alignment must be an Alignment, a path to an alignment JSON file or 'auto', "

@@ -4,14 +4,18 @@ Method (measured in ``docs/registration.md``): maximise the normalised-gradient-
 field similarity of :mod:`~normfuse.registration.similarity` over a pyramid:
 
 1. coarse level (longer side 96 px): every rotation in +-12 degrees (3-degree
-   steps) and scale of a wide log grid, and every translation at once by FFT
-   correlation (:mod:`~normfuse.registration.search`); the best three distinct starts
-   are kept;
-2. each start is refined (similarity, then the chosen model) by gradient ascent
-   (:mod:`~normfuse.registration.optimise`, torch autograd through ``grid_sample``)
-   at the longer sides 192 and 384 px (or the image's own size if smaller);
+   steps) and scale of a wide log grid (7 % steps), and every translation at
+   once by FFT correlation (:mod:`~normfuse.registration.search`); the best
+   three distinct starts are kept;
+2. each start is refined as a similarity at the longer sides 96 and 192 px,
+   and the best one with the chosen model at 192, 384 and 640 px (or the
+   image's own size if smaller), by gradient ascent
+   (:mod:`~normfuse.registration.optimise`: torch autograd through
+   ``grid_sample``, Adam);
 3. ``"deformable"``: a coarse displacement grid is then optimised on top of the
-   affine transform.
+   affine transform at 192 and 384 px.
+
+Registration runs in one torch thread (see :func:`_one_thread`).
 """
 
 from __future__ import annotations
