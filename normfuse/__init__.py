@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .layers import PEAN, Norm2d, PEANResBlock, ResBlock
     from .models import DEFAULT_MODEL, ModelInfo, list_models
     from .network import Features, FusionRule, NormFuseConfig, NormFuseNet
+    from .registration import Alignment, align, calibrate
     from .weights import ModelNotFoundError, WeightsError
 
 _LAZY = {
@@ -42,6 +43,9 @@ _LAZY = {
     "list_models": "models",
     "ModelInfo": "models",
     "DEFAULT_MODEL": "models",
+    "align": "registration",
+    "calibrate": "registration",
+    "Alignment": "registration",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -25,6 +25,8 @@ from .devices import DeviceLike, Precision, resolve_device, resolve_precision, w
 from .inference import FusionPlan, plan_supported
 from .inputs import ImageInput, ThermalRange, check_min_size, match_sizes, prepare, restore
 from .network import Features, FusionRule, NormFuseConfig, NormFuseNet, fuse_features
+from .registration.alignment import Alignment
+from .registration.fusion import keep_visible_outside, register_inputs
 from .runtime import Backend, describe_choice, make_runtime, resolve_backend
 from .tiling import tiled_map
 from .weights import (
@@ -345,6 +347,7 @@ class NormFuser:
         thermal_range: ThermalRange = "auto",
         percentiles: tuple[float, float] = (1.0, 99.0),
         rule: FusionRule | str | None = None,
+        alignment: Alignment | str | os.PathLike | None = None,
     ) -> np.ndarray | torch.Tensor:
         """Fuse an infrared and a visible image.
 
@@ -365,6 +368,12 @@ class NormFuser:
             percentiles: the ``"percentile"`` policy's clip points.
             rule: override ``config.fusion``: a :class:`~normfuse.network.FusionRule`,
                 ``"max"`` or ``"sum:max:sum"`` (STRUCTURE:DETAIL:SKIP).
+            alignment: register a pair that is not aligned pixel for pixel (see
+                :mod:`normfuse.registration`): an :class:`~normfuse.registration.Alignment`, the
+                path of one saved as JSON (a rig file), or ``"auto"`` (register this
+                pair; an unreliable result raises a ``RegistrationError``). The IR image is
+                resampled onto the visible grid; where it has no data the fused image is the
+                visible image (never a cold border).
 
         Returns:
             The fused image in the visible input's form: numpy in -> numpy out
@@ -376,6 +385,7 @@ class NormFuser:
             TypeError, ValueError: unsupported input (the message names it), or
                 images under 8 x 8 pixels (:data:`normfuse.inputs.MIN_SIZE`).
             normfuse.io.ImageReadError: a path cannot be read.
+            normfuse.registration.AlignmentSizeError: ``alignment`` was made for other image sizes.
 
         Warns:
             normfuse.inputs.NarrowRangeWarning: a uint16 IR image spans under 1/8 of
@@ -385,8 +395,10 @@ class NormFuser:
         rule = None if rule is None else FusionRule.parse(rule)
         p_ir = prepare(ir, "ir", thermal_range, percentiles)
         p_vis = prepare(vis, "vis")
+        valid = None if alignment is None else register_inputs(alignment, p_ir, p_vis, ir)
         match_sizes(p_ir, p_vis, resize)
         check_min_size(p_vis, "ir and vis images" if resize is None else f"{'vis' if resize == 'ir' else 'ir'} image")
-        return restore(self._fuse_luma(p_ir.luma, p_vis.luma, rule), p_vis)
+        fused = keep_visible_outside(self._fuse_luma(p_ir.luma, p_vis.luma, rule), p_vis.luma, valid)
+        return restore(fused, p_vis)
 
     __call__ = fuse

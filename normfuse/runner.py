@@ -106,6 +106,7 @@ def fuse_arrays(
     bit_depth: Literal[8, 16] = 8,
     resize: Literal["ir", "vis"] | None = None,
     thermal_range: str = "auto",
+    alignment: Any = None,
 ) -> np.ndarray:
     """Fuse two read images and return uint8, or uint16 if ``bit_depth=16`` and an input is 16-bit.
 
@@ -121,7 +122,8 @@ def fuse_arrays(
     deep = bit_depth == 16 and (ir.dtype == np.uint16 or vis.dtype == np.uint16)
     if deep and vis.dtype != np.uint16:
         vis = vis.astype(np.float32) / np.float32(np.iinfo(vis.dtype).max if vis.dtype.kind in "ui" else 1.0)
-    fused = np.asarray(fuse_call(fuser)(ir, vis, resize=resize, thermal_range=thermal_range))
+    extra = {} if alignment is None else {"alignment": alignment}  # plain callables need not know alignment
+    fused = np.asarray(fuse_call(fuser)(ir, vis, resize=resize, thermal_range=thermal_range, **extra))
     return to_bit_depth(fused, 16 if deep else 8)
 
 
@@ -275,6 +277,7 @@ def fuse_pairs(
     workers: int = 2,
     progress: bool = True,
     report: Callable[[str], None] | None = None,
+    alignment: Any = None,
 ) -> Summary:
     """Fuse every pair and write ``out_dir/<name>.<fmt>`` (or each pair's own ``output``).
 
@@ -296,6 +299,8 @@ def fuse_pairs(
         progress: show a tqdm bar (pairs/s and ETA) on stderr.
         report: called with one line per failed, skipped-because-unmatched or
             (in a dry run) planned pair, e.g. ``print``.
+        alignment: passed to :meth:`~normfuse.NormFuser.fuse` for every pair: an
+            :class:`~normfuse.registration.Alignment` (a rig) or ``"auto"``.
 
     Returns:
         A :class:`Summary`; ``summary.exit_code`` is 1 if anything failed.
@@ -324,7 +329,7 @@ def fuse_pairs(
     pipeline = Pipeline(
         read=lambda pair: (read_image(pair.ir), read_image(pair.vis)),
         fuse=lambda ir, vis: fuse_arrays(fuser, ir, vis, bit_depth=bit_depth, resize=resize,
-                                         thermal_range=thermal_range),
+                                         thermal_range=thermal_range, alignment=alignment),
         write=lambda pair, image: atomic_write_image(_output(pair), image, overwrite=overwrite),
         record=tally.record,
         workers=workers,

@@ -1,5 +1,5 @@
 """Sub-commands of the ``normfuse`` command line (one module each)."""
 
-from . import evaluate, explain, export, fuse, train
+from . import align, evaluate, explain, export, fuse, train
 
-COMMANDS = [fuse, train, evaluate, explain, export]
+COMMANDS = [fuse, train, evaluate, explain, export, align]

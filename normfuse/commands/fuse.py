@@ -68,6 +68,10 @@ def add_parser(sub) -> None:
     g.add_argument("--resize", choices=("ir", "vis"), default=None,
                    help="when sizes differ, resize the IR image to the visible size (ir) or the other way (vis); "
                         "default: such pairs fail")
+    g.add_argument("--rig", default=None,
+                   help="register every pair with this alignment file (from normfuse align); pairs of other sizes fail")
+    g.add_argument("--align", choices=("auto",), default=None,
+                   help="auto: register each pair on its own before fusing (see docs/registration.md)")
     g.add_argument("--thermal-range", choices=("auto", "dtype", "minmax", "percentile"), default="auto",
                    help="how IR values map to [0, 1]: auto (default) stretches 16-bit IR between its 1st and 99th "
                         "percentiles and divides 8-bit IR by 255; dtype divides by the dtype's maximum; minmax and "
@@ -252,6 +256,17 @@ def _report_summary(args: argparse.Namespace, summary: Summary, ranks: Ranks, si
     return 0 if counts[2] == 0 else 1
 
 
+def _alignment(args: argparse.Namespace):
+    """``--rig FILE`` read once (an error now, not per pair), ``--align auto``, or ``None``."""
+    if args.rig and args.align:
+        raise ValueError("give --rig FILE or --align auto, not both")
+    if args.rig:
+        from ..registration import Alignment
+
+        return Alignment.load(args.rig)
+    return args.align
+
+
 def run(args: argparse.Namespace) -> int:
     from ..pairing import Matching, plan_outputs
     from ..ranks import Ranks
@@ -268,10 +283,13 @@ def run(args: argparse.Namespace) -> int:
     if is_video(ir) or is_video(vis):
         if not (is_video(ir) and is_video(vis)):
             raise ValueError(f"{ir!r} and {vis!r}: give two videos, two images, two folders or two globs")
+        if args.rig or args.align:
+            raise ValueError("--rig and --align are not supported for videos yet; register the frames as images")
         if ranks.rank > 0:  # one video is one job: the first process does it
             return 0
         return _video(args, ir, vis)
 
+    alignment = _alignment(args)
     pairs, out_dir, fmt = _pairs_and_output(args, ir, vis)
     single = out_dir is None
     plan_outputs(pairs, out_dir, fmt)  # refuse bad outputs (on every rank) before spending time on the model
@@ -281,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
     summary = fuse_pairs(
         fuser, mine, out_dir, fmt=fmt, bit_depth=args.bit_depth, resize=args.resize,
         thermal_range=args.thermal_range, overwrite=args.overwrite, dry_run=args.dry_run, workers=args.workers,
-        progress=not args.quiet and not single and ranks.rank == 0, report=_report,
+        progress=not args.quiet and not single and ranks.rank == 0, report=_report, alignment=alignment,
     )
     listing = zlib.crc32("\n".join(f"{p.ir}\t{p.vis}" for p in pairs).encode())
     return _report_summary(args, summary, ranks, mine if single else None, listing)

@@ -1,0 +1,111 @@
+"""Gradient refinement of a transform at one pyramid level (torch autograd, :class:`torch.optim.Adam`).
+
+The warped IR image is sampled with :func:`torch.nn.functional.grid_sample`,
+which is differentiable in the sampling coordinates, so the NGF score of
+:mod:`~normfuse.registration.similarity` is maximised directly over the transform's
+parameters (global models) or over a coarse displacement grid (deformable).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .similarity import ngf, ngf_score
+from .transforms import N_PARAMS, apply_matrix, normaliser, params_to_matrix, pixel_grid, sample, upsample_field
+
+__all__ = ["Level", "refine_global", "refine_field", "level_score"]
+
+
+@dataclass
+class Level:
+    """One pyramid level: the visible NGF and the IR image with its data mask, at their level sizes."""
+
+    vis_n: torch.Tensor  # (1, 2, h, w)
+    ir: torch.Tensor  # (1, 1, hi, wi)
+    ir_mask: torch.Tensor  # (1, 1, hi, wi) bool
+    eps: float  # gradient scale of the warped IR image, in visible-level pixels
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.vis_n.shape[-2]), int(self.vis_n.shape[-1])
+
+
+def _score(level: Level, coords: torch.Tensor) -> torch.Tensor:
+    warped = sample(level.ir, coords[None])
+    with torch.no_grad():
+        valid = sample(level.ir_mask.float(), coords[None]) > 0.999
+    return ngf_score(level.vis_n, ngf(warped, level.eps, valid))[0]  # ngf erodes the mask by a pixel
+
+
+def level_score(level: Level, matrix: np.ndarray, field: torch.Tensor | None = None) -> float:
+    """The NGF score of a level-matrix (and displacement field in level IR pixels) at this level."""
+    with torch.no_grad():
+        return float(_score(level, _coords(level, torch.from_numpy(matrix), field)))
+
+
+def _coords(level: Level, matrix: torch.Tensor, field: torch.Tensor | None) -> torch.Tensor:
+    h, w = level.size
+    c = apply_matrix(matrix.float(), pixel_grid(h, w))
+    if field is not None:
+        c = c + upsample_field(field, h, w)
+    return c
+
+
+def _schedule(step: int, steps: int, lr0: float) -> float:
+    return lr0 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / max(steps - 1, 1))))
+
+
+def refine_global(level: Level, matrix: np.ndarray, model: str, steps: int, lr_pixels: float = 0.5) -> np.ndarray:
+    """Maximise the score over ``model``'s parameters from ``matrix`` (visible-level -> IR-level); return the best.
+
+    ``lr_pixels``: the first step size, in visible-level pixels (decays to a tenth).
+    """
+    h, w = level.size
+    norm = normaliser(h, w)
+    base = torch.from_numpy(matrix @ np.linalg.inv(norm))
+    right = torch.from_numpy(norm)
+    p = torch.zeros(N_PARAMS[model], dtype=torch.float64, requires_grad=True)
+    lr0 = lr_pixels / (max(h, w) / 2.0)
+    opt = torch.optim.Adam([p], lr=lr0)
+    best, best_score = matrix, -1.0
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = _schedule(step, steps, lr0)
+        m = params_to_matrix(p, model, base) @ right
+        score = _score(level, _coords(level, m, None))
+        if float(score.detach()) > best_score:
+            best_score, best = float(score.detach()), m.detach().numpy().copy()
+        opt.zero_grad()
+        (-score).backward()
+        opt.step()
+    return best
+
+
+def refine_field(level: Level, matrix: np.ndarray, field: torch.Tensor, steps: int, lr_pixels: float = 0.3,
+                 smooth: float = 2e-3) -> torch.Tensor:
+    """Maximise the score over a displacement grid ``field`` ``(2, gh, gw)`` (level IR pixels) added to ``matrix``.
+
+    The grid is smoothed by a penalty ``smooth`` on its second differences, and
+    by its coarse spacing (bicubic interpolation between nodes).
+    """
+    d = field.clone().float().requires_grad_(True)
+    m = torch.from_numpy(matrix)
+    opt = torch.optim.Adam([d], lr=lr_pixels)
+    best, best_score = field.clone(), level_score(level, matrix, field)
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = _schedule(step, steps, lr_pixels)
+        score = _score(level, _coords(level, m, d))
+        dx2 = d[:, :, 2:] - 2 * d[:, :, 1:-1] + d[:, :, :-2]
+        dy2 = d[:, 2:] - 2 * d[:, 1:-1] + d[:, :-2]
+        penalty = smooth * ((dx2 ** 2).mean() + (dy2 ** 2).mean())
+        if float(score.detach()) > best_score:
+            best_score, best = float(score.detach()), d.detach().clone()
+        opt.zero_grad()
+        (penalty - score).backward()
+        opt.step()
+    return best

@@ -1,0 +1,98 @@
+"""The coarse search: a wide grid of rotations and scales, every translation at once by FFT correlation.
+
+The score of :mod:`~normfuse.registration.similarity` is a dot product of
+doubled-angle vectors, ``(a . b)^2 - |a|^2 |b|^2 / 2 = 0.5 (ax^2 - ay^2)(bx^2 - by^2)
++ 2 ax ay bx by``, so its sum over the frame for every shift of the IR image is
+two cross-correlations, computed with one batched FFT per rotation-scale candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .similarity import erode, ngf
+from .transforms import apply_matrix, pixel_grid, sample, similarity_matrix
+
+__all__ = ["Candidate", "coarse_search"]
+
+
+@dataclass
+class Candidate:
+    """One start of the refinement: a visible-level -> IR-level matrix and its coarse score."""
+
+    matrix: np.ndarray
+    score: float
+
+
+def _channels(n: torch.Tensor) -> torch.Tensor:
+    """``(B, 2, H, W)`` NGF -> ``(B, 2, H, W)``: ``(nx^2 - ny^2, 2 nx ny) / sqrt(2)`` (the doubled angle).
+
+    The dot product of two such vectors is ``(a . b)^2 - |a|^2 |b|^2 / 2``, the
+    score of :func:`~normfuse.registration.similarity.ngf_score`.
+    """
+    nx, ny = n[:, :1], n[:, 1:]
+    return torch.cat([nx * nx - ny * ny, 2 * nx * ny], 1) * (0.5 ** 0.5)
+
+
+def _warped_ngf(ir: torch.Tensor, ir_mask: torch.Tensor, mats: list[np.ndarray], canvas: tuple[int, int],
+                pad: int, eps: float) -> torch.Tensor:
+    """NGF channels of the IR image sampled on the canvas through each matrix: ``(K, 3, Hc, Wc)``."""
+    grid = pixel_grid(*canvas) - pad  # canvas pixel -> visible-level coordinate
+    coords = torch.stack([apply_matrix(torch.from_numpy(m), grid) for m in mats])
+    k = len(mats)
+    warped = sample(ir.expand(k, -1, -1, -1), coords)
+    valid = sample(ir_mask.float().expand(k, -1, -1, -1), coords) > 0.999
+    return _channels(ngf(warped, eps, erode(valid, 1)))
+
+
+def coarse_search(vis_n: torch.Tensor, ir: torch.Tensor, ir_mask: torch.Tensor, eps: float,
+                  angles: np.ndarray, scales: np.ndarray, pad: int, keep: int = 3,
+                  batch: int = 48) -> list[Candidate]:
+    """The ``keep`` best distinct similarity transforms of a rotation x scale x translation grid.
+
+    Args:
+        vis_n: ``(1, 2, h, w)`` NGF of the visible image (at the coarse level).
+        ir: ``(1, 1, hi, wi)`` IR image at the coarse level; ``ir_mask`` its data mask.
+        eps: the IR image's gradient scale for :func:`~normfuse.registration.similarity.ngf`.
+        angles: rotations in degrees; ``scales``: IR-level pixels per visible-level pixel.
+        pad: translations of up to ``pad`` visible-level pixels either way are searched.
+        keep: number of candidates returned (best first), at least ``pad / 4`` pixels apart.
+    """
+    h, w = vis_n.shape[-2:]
+    hi, wi = ir.shape[-2:]
+    canvas = (h + 2 * pad, w + 2 * pad)
+    fa = torch.fft.rfft2(_channels(vis_n), s=canvas)
+    cv, ci = ((w - 1) / 2, (h - 1) / 2), ((wi - 1) / 2, (hi - 1) / 2)
+    combos = [(a, s) for s in scales for a in angles]
+    best: list[tuple[float, int, int, int]] = []
+    for start in range(0, len(combos), batch):
+        chunk = combos[start:start + batch]
+        mats = [similarity_matrix(a, s, cv, ci) for a, s in chunk]
+        fb = torch.fft.rfft2(_warped_ngf(ir, ir_mask, mats, canvas, pad, eps))
+        corr = torch.fft.irfft2((fa.conj() * fb).sum(1), s=canvas)[:, : 2 * pad + 1, : 2 * pad + 1]
+        corr = corr / float(h * w)
+        for j in range(len(chunk)):
+            flat = corr[j].flatten()
+            for idx in torch.topk(flat, min(3, flat.numel())).indices.tolist():
+                ty, tx = divmod(idx, 2 * pad + 1)
+                best.append((float(flat[idx]), start + j, tx - pad, ty - pad))
+    best.sort(key=lambda b: -b[0])
+    out: list[Candidate] = []
+    for score, j, tx, ty in best:
+        a, s = combos[j]
+        m = similarity_matrix(a, s, cv, ci) @ np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]], dtype=np.float64)
+        if all(_corner_distance(m, c.matrix, h, w) > max(2.0, pad / 4) for c in out):
+            out.append(Candidate(m, score))
+        if len(out) >= keep:
+            break
+    return out
+
+
+def _corner_distance(a: np.ndarray, b: np.ndarray, h: int, w: int) -> float:
+    """Largest distance between where the two matrices send the visible frame's corners (IR-level pixels)."""
+    pts = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], dtype=np.float64).T
+    pa, pb = a @ pts, b @ pts
+    return float(np.abs(pa[:2] / pa[2] - pb[:2] / pb[2]).max())
