@@ -25,7 +25,8 @@ from pathlib import Path
 from _common import data_root
 
 QUALITY = ("EN", "SD", "SF", "MG", "MI", "VIF", "Qabf", "SSIM")
-COLUMNS = ("HIGHLIGHT", "HIGHLIGHT (max)", "HPAMP", "HPAMP (max)", "FLATAMP", "HALO", "CRUSH (max)", "IRshare (min)")
+COLUMNS = ("HIGHLIGHT", "HIGHLIGHT (max)", "HPAMP", "HPAMP (max)", "FLATAMP", "HALO", "HALO (max)", "CRUSH (max)",
+           "IRshare (min)")
 DIDFUSE = Path(__file__).resolve().parents[1].parent / "shared" / "calibration" / "didfuse"
 
 
@@ -81,7 +82,8 @@ def main() -> None:
         if didfuse.is_dir():
             ms["DIDFuse (released images, scored here)"] = didfuse
         means = run_evaluation(ms, (ds,), out / ds, root, names=names, progress=False)[ds]
-        ref = means.get("DIDFuse (released images, scored here)") or evaluation.LLVIP_REFERENCE["DIDFuse (released weights)"]
+        ref = (means.get("DIDFuse (released images, scored here)")
+               or evaluation.LLVIP_REFERENCE[f"DIDFuse (released weights) {evaluation.EXTERNAL}"])
         n = len(evaluation.dataset_pairs(ds, root))
         print(f"\n### {ds} ({n} pairs)\n")
         print("| model | " + " | ".join(QUALITY + COLUMNS) + " | above DIDFuse | targets missed |")
