@@ -27,7 +27,7 @@ from .inputs import ImageInput, ThermalRange, check_min_size, match_sizes, prepa
 from .network import Features, FusionRule, NormFuseConfig, NormFuseNet, fuse_features
 from .registration.alignment import Alignment
 from .registration.fusion import keep_visible_outside, register_inputs
-from .runtime import Backend, describe_choice, make_runtime, resolve_backend
+from .runtime import Backend, bf16_tolerant_on, describe_choice, make_runtime, resolve_backend
 from .tiling import tiled_map
 from .weights import (
     CARD_NAME,
@@ -215,8 +215,9 @@ class NormFuser:
     def to(self, device: DeviceLike) -> NormFuser:
         """Move the model to ``device`` (and re-resolve ``precision`` and ``backend="auto"`` for it); return ``self``."""
         self.device = resolve_device(device)
-        self.precision = resolve_precision(self._requested_precision, self.device, self.config.bf16_tolerant)
         self.backend = resolve_backend(self._requested_backend, self.device)
+        self.precision = resolve_precision(self._requested_precision, self.device,
+                                           bf16_tolerant_on(self.backend, self.config))
         self.runtime = make_runtime(self.backend, self.net, self.precision)
         if self.precision == "bf16":
             warn_if_bf16_emulated(self.device)
@@ -236,7 +237,7 @@ class NormFuser:
     def describe(self) -> str:
         """One line naming the path :meth:`fuse` runs (backend, precision, device) and why ``"auto"`` chose it."""
         return describe_choice(self.backend, self._requested_backend, self.precision, self._requested_precision,
-                               self.config.bf16_tolerant, self.device, self.runtime)
+                               bf16_tolerant_on(self.backend, self.config), self.device, self.runtime)
 
     # ------------------------------------------------------------------ tensor-level steps
     def _plan(self) -> FusionPlan | None:

@@ -67,6 +67,11 @@ class NormFuseConfig:
             a faster default, ``docs/performance.md``); ``precision="auto"`` then picks
             bfloat16 on CPUs with native bf16.  ``False`` unless a model was
             trained for it (``normfuse.train.precision``) and checked.
+        openvino_bf16_tolerant: the same check passed by the OpenVINO bf16 path
+            (``benchmarks/bench_drift.py --paths openvino-bf16``), which rounds
+            differently from torch's (it keeps no layer in float32); with
+            ``backend="openvino"`` or ``"auto"``, ``precision="auto"`` picks
+            bfloat16 only for a model marked so.
     """
 
     in_channels: int = 1
@@ -79,6 +84,7 @@ class NormFuseConfig:
     fusion: FusionRule = field(default_factory=FusionRule)
     fusion_norm_stats: NormStats = "running"
     bf16_tolerant: bool = False
+    openvino_bf16_tolerant: bool = False
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "width", "pean_hidden"):
@@ -90,15 +96,15 @@ class NormFuseConfig:
         if self.pean_hidden is not None and self.pean_hidden < 1:
             raise ValueError(f"pean_hidden must be positive or null, got {self.pean_hidden}")
         # norm, padding_mode and activation are checked by the layers that use them
-        for name in ("norm", "padding_mode", "activation", "variant", "fusion_norm_stats"):
-            if not isinstance(getattr(self, name), str):
-                raise TypeError(f"{name} must be a string, got {getattr(self, name)!r}")
+        for names, kind, what in ((("norm", "padding_mode", "activation", "variant", "fusion_norm_stats"), str,
+                                   "a string"), (("bf16_tolerant", "openvino_bf16_tolerant"), bool, "true or false")):
+            for name in names:
+                if not isinstance(getattr(self, name), kind):
+                    raise TypeError(f"{name} must be {what}, got {getattr(self, name)!r}")
         if self.variant not in get_args(Variant):
             raise ValueError(f"variant must be {choices(Variant)}, got {self.variant!r}")
         if self.fusion_norm_stats not in get_args(NormStats):
             raise ValueError(f"fusion_norm_stats must be {choices(NormStats)}, got {self.fusion_norm_stats!r}")
-        if not isinstance(self.bf16_tolerant, bool):
-            raise TypeError(f"bf16_tolerant must be true or false, got {self.bf16_tolerant!r}")
         if isinstance(self.fusion, dict):
             object.__setattr__(self, "fusion", FusionRule(**self.fusion))
         if not isinstance(self.fusion, FusionRule):

@@ -11,8 +11,9 @@ Everything around the network stays the same whatever the backend: inputs,
 dtypes, colour, sizes, tiling and errors are :class:`~normfuse.NormFuser`'s.
 The backend only fuses luminance tiles (:meth:`OpenVINORuntime.fuse_tile`).
 Precision follows :func:`normfuse.devices.resolve_precision` for every backend:
-``"auto"`` is bf16 only for a model marked ``bf16_tolerant`` on a CPU with
-native bfloat16.  In bf16 the OpenVINO graph reads grey levels (0-255, which
+``"auto"`` is bf16 only for a model checked for that backend's bf16 path
+(:func:`bf16_tolerant_on`: ``bf16_tolerant`` for torch,
+``openvino_bf16_tolerant`` for OpenVINO) on a CPU with native bfloat16.  In bf16 the OpenVINO graph reads grey levels (0-255, which
 bfloat16 holds exactly) instead of [0, 1]: that halved the drift in the
 project's measurements (``docs/performance.md``).
 
@@ -39,9 +40,10 @@ import numpy as np
 import torch
 
 from .devices import DeviceLike, cpu_supports_bf16, resolve_device
-from .network import NormFuseNet
+from .network import NormFuseConfig, NormFuseNet
 
-__all__ = ["Backend", "CACHE_SIZE", "OpenVINORuntime", "openvino_available", "resolve_backend", "make_runtime"]
+__all__ = ["Backend", "CACHE_SIZE", "OpenVINORuntime", "bf16_tolerant_on", "openvino_available", "resolve_backend",
+           "make_runtime"]
 
 Backend = Literal["torch", "openvino", "auto"]
 
@@ -157,6 +159,19 @@ class OpenVINORuntime:
         return f"OpenVINO {version} ({self.precision}, input scale {self.input_scale:g})"
 
 
+def bf16_tolerant_on(backend: Literal["torch", "openvino"], config: NormFuseConfig) -> bool:
+    """Whether ``config``'s model was checked to stay within the drift bound in bf16 on ``backend``.
+
+    The two paths round differently, so each has its own flag: a model can pass on torch (which
+    keeps its first and last layers in float32) and fail on OpenVINO.
+
+    Examples:
+        >>> bf16_tolerant_on("openvino", NormFuseConfig(bf16_tolerant=True))
+        False
+    """
+    return config.openvino_bf16_tolerant if backend == "openvino" else config.bf16_tolerant
+
+
 def make_runtime(backend: Literal["torch", "openvino"], net: NormFuseNet,
                  precision: Literal["fp32", "bf16"]) -> OpenVINORuntime | None:
     """The runtime for a resolved backend: ``None`` for torch (the fuser's own path), else an :class:`OpenVINORuntime`."""
@@ -173,6 +188,7 @@ def describe_choice(backend: str, requested: str, precision: str, requested_prec
                                        else "openvino not installed or device not a CPU"))
     if requested_precision == "auto":
         native = device.type == "cpu" and cpu_supports_bf16()
-        why.append(f"precision auto: model {'is' if bf16_tolerant else 'is not'} marked bf16_tolerant, "
+        flag = "openvino_bf16_tolerant" if backend == "openvino" else "bf16_tolerant"
+        why.append(f"precision auto: model {'is' if bf16_tolerant else 'is not'} marked {flag}, "
                    f"{'CPU has' if native else 'no'} native bfloat16")
     return f"{path} on {device}" + (f" [{'; '.join(why)}]" if why else "")

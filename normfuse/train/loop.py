@@ -44,15 +44,15 @@ def build_model(cfg: TrainConfig) -> tuple[NormFuseNet, NormFuseNet | None]:
     """The network to train (random, or ``cfg.init``'s weights) and the distillation teacher, if any.
 
     An ``init`` model's ``config.json`` replaces ``cfg.model``; ``cfg.fusion``
-    (if set) replaces the fusion rule; ``bf16_tolerant`` is reset (new weights
-    have not been checked).
+    (if set) replaces the fusion rule; ``bf16_tolerant`` and
+    ``openvino_bf16_tolerant`` are reset (new weights have not been checked).
     """
     model_cfg = dict(cfg.model)
     start = None
     if cfg.init is not None:
         start = load_model_folder(resolve_pretrained(None if cfg.init == "bundled" else cfg.init))
         model_cfg = start.config.to_dict()
-        model_cfg["bf16_tolerant"] = False
+        model_cfg["bf16_tolerant"] = model_cfg["openvino_bf16_tolerant"] = False
     if cfg.fusion is not None:
         model_cfg["fusion"] = dict(cfg.fusion)
     net = NormFuseNet(NormFuseConfig.from_dict(model_cfg))
