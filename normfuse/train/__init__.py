@@ -5,7 +5,7 @@ the loop (:mod:`.loop`).
 Examples:
     >>> from normfuse.train import TrainConfig
     >>> TrainConfig(data=["pairs/"]).total_epochs
-    127
+    125
 """
 
 from .config import TrainConfig
