@@ -296,3 +296,20 @@ def test_fuse_align_auto_refuses_an_unreliable_registration(pair, data_dir, one_
     fuser = normfuse.NormFuser.from_pretrained(device="cpu", precision="fp32")
     with pytest.raises(RegistrationError, match="unreliable"):
         fuser.fuse(_small(other, 300 / other.shape[1]), vis, alignment="auto")
+
+
+def test_colour_and_grey_inputs_come_to_the_same_grey_scale(data_dir):
+    """A uint8 colour visible image is reduced to its luminance in [0, 1], like a grey one (it came out 0-255
+    once, so the preview of a colour pair showed white visible tiles and the similarity saw other scales)."""
+    from normfuse.registration.preview import overlay
+    from normfuse.registration.similarity import gray_float
+
+    vis = read_image(data_dir / "roadscene" / "vis" / "FLIR_00977.jpg")[:64, :80]
+    assert vis.ndim == 3 and vis.dtype == np.uint8
+    g = gray_float(vis)
+    want = vis.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) / 255
+    np.testing.assert_allclose(g[0, 0].numpy(), want, atol=1e-6)
+    assert float(gray_float(np.full((4, 4, 3), 255, np.uint8)).max()) == pytest.approx(1.0)
+    shown = overlay(vis[..., 0], vis, Alignment(np.eye(3), "affine", (64, 80), (64, 80)))
+    board = shown[:64, :80, 0].astype(float)  # checkerboard of the before row: visible tiles and IR tiles
+    assert board.mean() < 250 and abs(board.mean() - 255 * want.mean()) < 40

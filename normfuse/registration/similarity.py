@@ -43,12 +43,10 @@ def gray_float(image: np.ndarray | torch.Tensor) -> torch.Tensor:
             t = (t * w).sum(1, keepdim=True)
         return t[:1, :1].contiguous()
     arr = np.asarray(image)
+    top = float(np.iinfo(arr.dtype).max) if np.issubdtype(arr.dtype, np.integer) else 1.0  # before the luminance
     if arr.ndim == 3:
         arr = arr[..., :3] @ np.array([0.299, 0.587, 0.114]) if arr.shape[2] >= 3 else arr[..., 0]
-    if np.issubdtype(arr.dtype, np.integer):
-        top = float(np.iinfo(arr.dtype).max)
-        arr = arr.astype(np.float32) / top
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[None, None]
+    return torch.from_numpy(np.ascontiguousarray(arr / top, dtype=np.float32))[None, None]
 
 
 def nodata_mask(image: torch.Tensor) -> torch.Tensor:
