@@ -29,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..io import LUMA_WEIGHTS, to_gray
+
 __all__ = ["gray_float", "nodata_mask", "erode", "ngf", "gradient_scale", "ngf_score", "agreement", "resize_to"]
 
 
@@ -39,14 +41,13 @@ def gray_float(image: np.ndarray | torch.Tensor) -> torch.Tensor:
         while t.ndim < 4:
             t = t[None]
         if t.shape[1] == 3:
-            w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            w = torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
             t = (t * w).sum(1, keepdim=True)
         return t[:1, :1].contiguous()
     arr = np.asarray(image)
-    top = float(np.iinfo(arr.dtype).max) if np.issubdtype(arr.dtype, np.integer) else 1.0  # before the luminance
-    if arr.ndim == 3:
-        arr = arr[..., :3] @ np.array([0.299, 0.587, 0.114]) if arr.shape[2] >= 3 else arr[..., 0]
-    return torch.from_numpy(np.ascontiguousarray(arr / top, dtype=np.float32))[None, None]
+    if arr.ndim == 3:  # colour (an alpha channel left out) or grey + alpha
+        arr = arr[..., :3] if arr.shape[2] >= 3 else arr[..., 0]
+    return torch.from_numpy(np.ascontiguousarray(to_gray(arr)))[None, None]
 
 
 def nodata_mask(image: torch.Tensor) -> torch.Tensor:
