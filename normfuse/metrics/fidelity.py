@@ -92,14 +92,19 @@ def highlight_loss(f, a, b) -> float:
 )
 def highpass_amplification(f, a, b) -> float:
     """High-pass energy of ``f`` over the larger of the sources'; 8-bit grey arrays."""
-    return _ratio(_rms(_highpass(f)), max(_rms(_highpass(a)), _rms(_highpass(b))))
+    return _amplification(_highpass(f), _highpass(a), _highpass(b))
 
 
-def _flat_mask(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _amplification(hf: np.ndarray, ha: np.ndarray, hb: np.ndarray) -> float:
+    """RMS of the fused high-pass over the larger RMS of the sources' high-passes."""
+    return _ratio(_rms(hf), max(_rms(ha), _rms(hb)))
+
+
+def _flat_mask(ha: np.ndarray, hb: np.ndarray) -> np.ndarray:
     """Pixels where both sources' local high-pass energy (smoothed, sigma 3) is in its own lowest quarter."""
     masks = []
-    for x in (a, b):
-        energy = gaussian_filter(np.square(_highpass(x)), 3.0, mode="reflect")
+    for h in (ha, hb):
+        energy = gaussian_filter(np.square(h), 3.0, mode="reflect")
         masks.append(energy <= np.percentile(energy, 25.0))
     return masks[0] & masks[1]
 
@@ -116,12 +121,11 @@ def _flat_mask(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 )
 def flat_amplification(f, a, b) -> float:
     """:func:`highpass_amplification` over the areas flat in both sources; 8-bit grey arrays."""
-    f, a, b = (np.asarray(x, dtype=np.float64) for x in (f, a, b))
-    flat = _flat_mask(a, b)
+    hf, ha, hb = (_highpass(x) for x in (f, a, b))
+    flat = _flat_mask(ha, hb)
     if flat.sum() < MIN_PIXELS:
         return float("nan")
-    hf, ha, hb = (_highpass(x)[flat] for x in (f, a, b))
-    return _ratio(_rms(hf), max(_rms(ha), _rms(hb)))
+    return _amplification(hf[flat], ha[flat], hb[flat])
 
 
 def _gradient(x: np.ndarray) -> np.ndarray:
