@@ -24,6 +24,7 @@ from normfuse.train.losses import (
     intensity_target,
     normfuse_loss,
     reconstruction_error,
+    warm_target_shortfall,
 )
 
 
@@ -122,6 +123,56 @@ def test_faithful_target_keeps_a_bright_sky_and_lifts_warm_targets_by_their_sali
     assert fusion_loss(ir, vis, vis, w)[1]["fhighlight"] == 0.0
     grey = fusion_loss(ir, vis, vis * 0.5, w)[1]["fhighlight"]
     assert grey == pytest.approx(0.5 * 0.5, rel=1e-4)  # half of the image is sky, half of its level is lost
+
+
+def test_blended_detail_adds_no_edges_of_its_own(tno_pair):
+    """Choosing the stronger detail pixel by pixel switches between the sources' details and makes edges where the
+    choice flips: the target of the sample pair has 1.44 x the high-pass energy of the sharper source. Blending
+    by local detail energy (``detail_power`` 4) brings it to 1.06; a high power comes back towards the switch."""
+    from normfuse.metrics.fidelity import highpass_amplification
+
+    ir, vis = (torch.from_numpy(x).float()[None, None] / 255 for x in tno_pair)
+
+    def hpamp(power):
+        t = intensity_target(ir, vis, base_sigma=10.0, ir_salience=1.0, detail_power=power)
+        return highpass_amplification(t[0, 0].numpy() * 255, *tno_pair)
+
+    switch, blend, steep = hpamp(0.0), hpamp(4.0), hpamp(64.0)
+    assert switch > 1.3 and 0.9 < blend < 1.15, (switch, blend)
+    assert blend < steep < switch
+
+
+def test_range_window_takes_the_rims_out_of_the_target(tno_pair):
+    """The salience term lifts warm areas by a blurred bump, which overshoots both sources next to warm edges
+    (HALO of the sample pair's target above 1 grey level); clipping to the sources' 7 x 7 range removes that
+    and keeps the warm targets (IR target share within 0.05)."""
+    from normfuse.metrics.fidelity import halo
+    from normfuse.metrics.robustness import ir_target_share
+
+    ir, vis = (torch.from_numpy(x).float()[None, None] / 255 for x in tno_pair)
+    a, b = (x.astype("float64") for x in tno_pair)
+    measures = {}
+    for window in (0, 7):
+        t = intensity_target(ir, vis, base_sigma=10.0, ir_salience=1.0, detail_power=4.0, range_window=window)
+        img = t[0, 0].numpy() * 255
+        measures[window] = (halo(img, *tno_pair), ir_target_share(img, a, b))
+    assert measures[0][0] > 1.0 and measures[7][0] < 0.05, measures
+    assert abs(measures[7][1] - measures[0][1]) < 0.05, measures
+
+
+def test_warm_target_shortfall_is_the_training_form_of_the_ir_share(tno_pair):
+    """Zero for every image whose IR target share is at least the average's (0.5), positive below."""
+    from normfuse.metrics.robustness import ir_target_share
+
+    ir, vis = (torch.from_numpy(x).float()[None, None] / 255 for x in tno_pair)
+    a, b = (x.astype("float64") for x in tno_pair)
+    for name, img in {"average": (ir + vis) / 2, "ir": ir, "max": torch.maximum(ir, vis), "vis": vis,
+                      "dim": 0.5 * (ir + vis) / 2 + 0.25}.items():
+        short = warm_target_shortfall(ir, vis, img).item()
+        share = ir_target_share(img[0, 0].numpy() * 255, a, b)
+        assert (short > 1e-3) == (share < 0.5 - 1e-3), (name, short, share)
+    w = FusionLossWeights(intensity=0.0, gradient=0.0, ssim=0.0, contrast=0.0, dark=0.0, target_contrast=1.0)
+    assert fusion_loss(ir, vis, vis, w)[1]["ftarget"] == pytest.approx(warm_target_shortfall(ir, vis, vis).item())
 
 
 def test_distill_floor_skips_where_the_teacher_is_crushed():

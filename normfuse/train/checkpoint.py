@@ -30,8 +30,8 @@ from .config import CONFIG_FILE, TrainConfig
 __all__ = ["RunFolder", "RunLockedError", "LOG_FIELDS"]
 
 #: Columns of ``log.csv``.
-LOG_FIELDS = ("epoch", "step", "lr", "total", "de", "rec_ir", "rec_vis", "grad", "int", "fgrad", "fssim", "fdark", "fcontrast", "fhighlight",
-              "bf16_gap", "distill", "seconds")
+LOG_FIELDS = ("epoch", "step", "lr", "total", "de", "rec_ir", "rec_vis", "grad", "int", "fgrad", "fssim", "fdark",
+              "fcontrast", "fhighlight", "fovershoot", "ftarget", "bf16_gap", "distill", "seconds")
 
 
 class RunLockedError(FileExistsError):

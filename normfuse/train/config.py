@@ -88,6 +88,24 @@ class FusionLossWeights:
             each source's detail over the image and ``b`` this value (``0``:
             raw magnitudes; ``1``: relative to each source's own contrast, so a
             faint warm target in a flat thermal image counts).
+        detail_power: how the target's detail combines the sources' details.
+            ``0``: per pixel, the stronger one (a switch, which adds edges of
+            its own where the choice flips); ``q > 0``: a blend weighted by each
+            source's local detail energy (``|D|`` blurred by ``detail_sigma``)
+            to the power ``q`` (larger: closer to the switch).
+        detail_sigma: that blur, in pixels.
+        range_window: with ``base_sigma > 0``, the target is clipped to the
+            range of both sources over this many pixels square (``7``: the
+            window of the ``HALO`` measure; ``0``: off), so it has no rim
+            brighter, or dip darker, than any source pixel nearby.
+        overshoot: weight of the overshoot term, the mean of how far the fused
+            image leaves the range of both sources over ``range_window``
+            pixels square (a one-sided penalty on rims and dips, the ``HALO``
+            measure's; needs ``range_window > 0``; ``0``: off).
+        target_contrast: weight of the warm-target term
+            (:func:`~normfuse.train.losses.warm_target_shortfall`): how far the
+            contrast of the hottest 2 % of IR pixels in the fused image falls
+            short of that in the average of the sources (``0``: off).
         floor: the target never falls below this fraction of the brighter
             base, so that no region where a source has signal turns black
             (``0``: no floor).
@@ -131,6 +149,11 @@ class FusionLossWeights:
     salience_sigma: float = 2.0
     highlight: float = 0.0
     highlight_level: float = 240 / 255
+    detail_power: float = 0.0
+    detail_sigma: float = 1.0
+    range_window: int = 0
+    overshoot: float = 0.0
+    target_contrast: float = 0.0
 
 
 #: The fusion loss of the default model (``normfuse-faithful``): no pull towards a cold IR base, no detail or gradient
@@ -225,7 +248,7 @@ class TrainConfig:
     model, e.g. ``{"structure": "sum", "detail": "sum", "skip": "sum"}``).
 
     Fine-tuning for bfloat16 (off by default): ``freeze_norm_stats``,
-    ``bf16_consistency``, ``bf16_error_scale``, ``distill``, ``distill_floor`` (see
+    ``bf16_consistency``, ``bf16_error_scale``, ``bf16_path``, ``distill``, ``distill_floor`` (see
     :mod:`normfuse.train.precision`).
 
     Running: ``out`` (the run folder), ``bf16`` (autocast: fast only on CPUs with
@@ -270,6 +293,8 @@ class TrainConfig:
     freeze_norm_stats: bool = _setting("keep the normalisations' running statistics fixed", False)
     bf16_consistency: float = _setting("weight of the bf16-versus-fp32 fused-image term", 0.0)
     bf16_error_scale: float = _setting("that term's rounding error in multiples of bfloat16's", 1.0)
+    bf16_path: str = _setting("the bf16 path that term simulates: torch (the fusion plan, first and last layers in "
+                              "fp32) or openvino (the OpenVINO graph, every layer in bf16)", "torch")
     distill: float = _setting("weight of the fused-image term towards the --init model", 0.0)
     distill_floor: float = _setting("distill only where the init model's fused image is at least this fraction of "
                                     "max(IR, visible) (0: everywhere; e.g. 0.5 skips where it is crushed)", 0.0)
@@ -293,10 +318,7 @@ class TrainConfig:
         if min(self.batch_size, self.fusion_batch_size) < 1 or self.crop_size < 16:
             raise ValueError(f"batch sizes must be >= 1 and crop_size >= 16, got {self.batch_size}, "
                              f"{self.fusion_batch_size}, {self.crop_size}")
-        if not self.bf16_error_scale > 0:
-            raise ValueError(f"bf16_error_scale must be positive, got {self.bf16_error_scale}")
-        if self.bf16_consistency and self.bf16:
-            raise ValueError("bf16_consistency compares with exact float32 output: it needs bf16=False")
+        self._check_bf16_settings()
         if not 0 <= self.distill_floor <= 1:
             raise ValueError(f"distill_floor must be in [0, 1], got {self.distill_floor}")
         if self.distill and self.init is None:
@@ -304,6 +326,14 @@ class TrainConfig:
         Photometric(**self.photometric)
         FusionLossWeights(**self.fusion_loss)
         LossWeights(**self.loss)
+
+    def _check_bf16_settings(self) -> None:
+        if not self.bf16_error_scale > 0:
+            raise ValueError(f"bf16_error_scale must be positive, got {self.bf16_error_scale}")
+        if self.bf16_path not in ("torch", "openvino"):
+            raise ValueError(f"bf16_path must be 'torch' or 'openvino', got {self.bf16_path!r}")
+        if self.bf16_consistency and self.bf16:
+            raise ValueError("bf16_consistency compares with exact float32 output: it needs bf16=False")
 
     @property
     def total_epochs(self) -> int:

@@ -89,6 +89,7 @@ def _step_weights(cfg: TrainConfig, stage: int) -> StepWeights:
         fusion=FusionLossWeights(**cfg.fusion_loss) if stage == 2 else None,
         bf16_consistency=cfg.bf16_consistency,
         bf16_error_scale=cfg.bf16_error_scale,
+        bf16_path=cfg.bf16_path,  # type: ignore[arg-type]  # checked by TrainConfig
         distill=cfg.distill,
         distill_floor=cfg.distill_floor,
     )

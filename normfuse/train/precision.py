@@ -17,7 +17,12 @@ input, every normalisation's output, PEAN's ``gamma = 1 + conv(a)`` and
 ``beta`` and its output), with a straight-through gradient, so the rounding
 acts as fixed noise during back-propagation.  Rounding ``gamma`` with its 1 is
 coarser than the plan, which adds the 1 afterwards: the simulation errs on the
-pessimistic side.
+pessimistic side.  ``path="openvino"`` simulates the OpenVINO bfloat16 graph
+(:mod:`normfuse.runtime`) instead, which keeps no layer in float32: every
+convolution rounds its weight, bias and output (the first one reads grey levels
+0-255, which bfloat16 holds exactly, so its input stays exact), and every
+activation, residual block and the decoder's output (the sigmoid) are rounded
+too.
 
 Examples:
     >>> import torch
@@ -34,15 +39,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import PEAN, Norm2d
-from ..network import BF16_FLOAT32_LAYERS
+from ..layers import PEAN, Norm2d, PEANResBlock, ResBlock
+from ..network import BF16_FLOAT32_LAYERS, Decoder
 
-__all__ = ["round_bf16", "simulated_bf16", "bf16_gap_loss"]
+__all__ = ["BF16Path", "round_bf16", "simulated_bf16", "bf16_gap_loss"]
+
+#: Which bfloat16 path :func:`simulated_bf16` rounds like: the torch fusion plan or the OpenVINO graph.
+BF16Path = Literal["torch", "openvino"]
+
+#: Modules whose output the OpenVINO graph holds in bfloat16 besides convolutions and normalisations.
+_OPENVINO_ROUNDED = (nn.LeakyReLU, nn.ReLU, nn.PReLU, nn.Tanh, ResBlock, PEANResBlock, Decoder)
 
 
 def _float32_layer(name: str) -> str | None:
@@ -63,8 +75,8 @@ def round_bf16(x: torch.Tensor, error_scale: float = 1.0) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def simulated_bf16(net: nn.Module, error_scale: float = 1.0) -> Iterator[nn.Module]:
-    """Within the block, ``net`` computes in float32 but rounds like the bf16 fusion plan.
+def simulated_bf16(net: nn.Module, error_scale: float = 1.0, path: BF16Path = "torch") -> Iterator[nn.Module]:
+    """Within the block, ``net`` computes in float32 but rounds like the bf16 fusion plan (``path="torch"``).
 
     Every ``nn.Conv2d`` of ``net`` rounds its input, weight, bias and output to
     bfloat16, except in the float32 layers of
@@ -75,10 +87,16 @@ def simulated_bf16(net: nn.Module, error_scale: float = 1.0) -> Iterator[nn.Modu
     straight through the rounding.  ``error_scale`` multiplies every rounding
     error (see :func:`round_bf16`): training against errors larger than
     bfloat16's leaves a margin for what the simulation does not model exactly.
-    The module is restored on exit.
+    ``path="openvino"``: like the OpenVINO bf16 graph, no layer in float32 (the
+    image-reading convolution rounds its weight and output but not its input,
+    the grey levels), and the outputs of activations, residual blocks and the
+    decoder are rounded as well.  The module is restored on exit.
     """
     if not error_scale > 0:
         raise ValueError(f"error_scale must be positive, got {error_scale}")
+    if path not in get_args(BF16Path):
+        raise ValueError(f"path must be one of {get_args(BF16Path)}, got {path!r}")
+    openvino = path == "openvino"
 
     def rnd(x: torch.Tensor) -> torch.Tensor:
         return round_bf16(x, error_scale)
@@ -87,14 +105,19 @@ def simulated_bf16(net: nn.Module, error_scale: float = 1.0) -> Iterator[nn.Modu
     handles = []
     try:
         for name, m in net.named_modules():
-            if isinstance(m, nn.Conv2d) and _float32_layer(name) != "image":
-                m.forward = _rounded_conv_forward(m, rnd, bf16=_float32_layer(name) is None)  # type: ignore[assignment]
+            reads = None if openvino else _float32_layer(name)
+            if isinstance(m, nn.Conv2d) and reads != "image":
+                exact_input = openvino and _float32_layer(name) == "image"
+                m.forward = _rounded_conv_forward(m, rnd, bf16=reads is None,  # type: ignore[assignment]
+                                                  round_input=not exact_input)
                 patched.append((m, "forward"))
-            elif isinstance(m, (Norm2d, PEAN)):
+            elif isinstance(m, (Norm2d, PEAN)) or (openvino and isinstance(m, _OPENVINO_ROUNDED)):
                 handles.append(m.register_forward_hook(lambda _mod, _inp, out: rnd(out)))
                 if isinstance(m, PEAN):
                     m.modulation = _rounded_modulation(m, rnd)  # type: ignore[assignment]
                     patched.append((m, "modulation"))
+            if openvino and isinstance(m, Decoder):  # the fused features: sums of two encodings, rounded
+                handles.append(m.register_forward_pre_hook(lambda _mod, args: (args[0].map(rnd), *args[1:])))
         yield net
     finally:
         for m, attr in patched:
@@ -106,14 +129,17 @@ def simulated_bf16(net: nn.Module, error_scale: float = 1.0) -> Iterator[nn.Modu
 Rounding = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _rounded_conv_forward(m: nn.Conv2d, rnd: Rounding, bf16: bool) -> Rounding:
-    """``m.forward`` rounding the input (and, for a bf16 layer, weight, bias and output) with ``rnd``."""
+def _rounded_conv_forward(m: nn.Conv2d, rnd: Rounding, bf16: bool, round_input: bool = True) -> Rounding:
+    """``m.forward`` rounding the input (unless ``round_input`` is false; and, for a bf16 layer, weight, bias and
+    output) with ``rnd``."""
 
     def forward(x: torch.Tensor) -> torch.Tensor:
+        if round_input:
+            x = rnd(x)
         if not bf16:
-            return m._conv_forward(rnd(x), m.weight, m.bias)
+            return m._conv_forward(x, m.weight, m.bias)
         bias = None if m.bias is None else rnd(m.bias)
-        return rnd(m._conv_forward(rnd(x), rnd(m.weight), bias))
+        return rnd(m._conv_forward(x, rnd(m.weight), bias))
 
     return forward
 

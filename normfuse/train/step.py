@@ -24,7 +24,7 @@ from torch import nn
 
 from ..network import Features, NormFuseNet, fuse_features
 from .losses import FusionLossWeights, LossWeights, fusion_loss, normfuse_loss
-from .precision import bf16_gap_loss, simulated_bf16
+from .precision import BF16Path, bf16_gap_loss, simulated_bf16
 
 __all__ = ["StepWeights", "TrainStep"]
 
@@ -39,6 +39,8 @@ class StepWeights:
         fusion: weights of the fusion-stage loss, or ``None`` (stage 1: no fusion loss).
         bf16_consistency: weight of the bfloat16-versus-float32 gap of the fused image.
         bf16_error_scale: that simulation's rounding error in multiples of bfloat16's.
+        bf16_path: the bf16 path that simulation rounds like (``"torch"``: the fusion plan; ``"openvino"``: the
+            OpenVINO graph, every layer in bf16; see :func:`~normfuse.train.precision.simulated_bf16`).
         distill: weight of the distance to a teacher's fused image (given to ``forward``).
         distill_floor: the distance counts only where the teacher's fused image is at least this fraction of
             ``max(ir, vis)`` (``0``: everywhere), so a teacher that crushes dark scenes is not followed there.
@@ -49,6 +51,7 @@ class StepWeights:
     fusion: FusionLossWeights | None = None
     bf16_consistency: float = 0.0
     bf16_error_scale: float = 1.0
+    bf16_path: BF16Path = "torch"
     distill: float = 0.0
     distill_floor: float = 0.0
 
@@ -100,7 +103,7 @@ class TrainStep(nn.Module):
             loss = loss + term
             parts.update(fparts)
         if w.bf16_consistency:
-            with simulated_bf16(self.net, w.bf16_error_scale):
+            with simulated_bf16(self.net, w.bf16_error_scale, w.bf16_path):
                 gap = bf16_gap_loss(fused, fuse_batch(self.net, ir, vis))
             loss = loss + w.bf16_consistency * gap
             parts["bf16_gap"] = gap.item()
