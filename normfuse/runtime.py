@@ -107,7 +107,7 @@ class OpenVINORuntime:
         self.input_scale = BF16_INPUT_SCALE if precision == "bf16" else 1.0
         self.compile_seconds: dict[Any, float] = {}
         self._model: Any = None
-        self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # shape -> its compiled model's request
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -116,11 +116,11 @@ class OpenVINORuntime:
             "INFERENCE_NUM_THREADS": int(self.threads or torch.get_num_threads()),
         }
 
-    def _compiled_for(self, shape: tuple[int, ...]) -> Any:
-        compiled = self._compiled.get(shape)
-        if compiled is not None:
+    def _request_for(self, shape: tuple[int, ...]) -> Any:
+        cached = self._compiled.get(shape)
+        if cached is not None:
             self._compiled.move_to_end(shape)
-            return compiled
+            return cached
         from .export import openvino_module, to_openvino
 
         ov = openvino_module()
@@ -132,22 +132,23 @@ class OpenVINORuntime:
         model = self._model.clone()
         model.reshape({name: list(shape) for name in ("ir", "vis")})
         compiled = ov.Core().compile_model(model, "CPU", self._config())
-        self._compiled[shape] = compiled
+        request = compiled.create_infer_request()  # one per shape, reused: fuse is not called concurrently
+        self._compiled[shape] = request
         if len(self._compiled) > CACHE_SIZE:
             self._compiled.popitem(last=False)
         self.compile_seconds[shape] = time.perf_counter() - t  # the first inference is added by fuse_tile
-        return compiled
+        return request
 
     def fuse_tile(self, ir: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
         """Fuse ``(B, 1, h, w)`` float luminance tiles in [0, 1]; return ``(B, 1, h, w)`` float32 in [0, 1] (CPU)."""
         shape = tuple(int(s) for s in ir.shape)
         first = shape not in self._compiled
-        compiled = self._compiled_for(shape)
+        request = self._request_for(shape)
         a, b = (np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy()) for x in (ir, vis))
         if self.input_scale != 1.0:
             a, b = a * np.float32(self.input_scale), b * np.float32(self.input_scale)
         t = time.perf_counter()
-        out = compiled([a, b])[0]
+        out = request.infer([a, b], share_inputs=True)[0]  # the inputs are read in place, not copied
         if first:
             self.compile_seconds[shape] += time.perf_counter() - t
         return torch.from_numpy(np.array(out, dtype=np.float32, copy=True)).clamp_(0, 1)
