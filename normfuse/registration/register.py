@@ -48,6 +48,8 @@ MIN_OVERLAP = 0.1
 COARSE_SIDE = 128
 REFINE_SIDES = (192, 384, 640)
 ANGLES = np.arange(-12.0, 12.01, 3.0)
+SCALE_STEP = 1.07
+START_SIDES, START_LR = (COARSE_SIDE, 192), (1.5, 1.0)
 BLUR = 1.0
 START_KEEP = 6
 START_STEPS, MODEL_STEPS, FINE_STEPS, FIELD_STEPS = (20, 10), 20, 8, 20
@@ -171,7 +173,7 @@ def _default_scales(ir_size: tuple[int, int], vis_size: tuple[int, int],
         lo, hi = (float(v) for v in scale_range)
         if not 0 < lo <= hi:
             raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, got {scale_range!r}")
-    n = max(1, int(np.ceil(np.log(hi / lo) / np.log(1.07))) + 1)
+    n = max(1, int(np.ceil(np.log(hi / lo) / np.log(SCALE_STEP))) + 1)
     return np.exp(np.linspace(np.log(lo), np.log(hi), n))
 
 
@@ -184,7 +186,7 @@ def _start_candidates(pair: _Pair, model: str, scales: np.ndarray, max_shift: fl
     if model == "translation":
         level_scales = np.array([f_ir[1] / f_ir[0]])
     pad = max(2, int(round(max_shift * max(level.size))))
-    cands = coarse_search(level.vis_n, level.ir, level.ir_mask, level.eps, angles, level_scales, pad, keep=keep)
+    cands = coarse_search(level.vis_n, level.ir, level.ir_mask, angles, level_scales, pad, keep=keep)
     return _from_level(np.stack([c.matrix for c in cands]), v, i)
 
 
@@ -292,7 +294,8 @@ def _register(pairs: Sequence[_Pair], model: str, scale_range, max_shift: float)
     sides = _sides(first)
     # every start is refined (as a similarity, all at once) at the coarse and the first refinement level, and
     # the one that agrees best at a finer level wins: the coarse score alone often prefers a wrong start
-    starts, _ = _refine(pairs, starts, start_model, (COARSE_SIDE, sides[0]), START_STEPS, lr=(1.5, 1.0))
+    start_sides = tuple(min(s, sides[0]) for s in START_SIDES)
+    starts, _ = _refine(pairs, starts, start_model, start_sides, START_STEPS, START_LR)
     best = starts[int(np.argmax(_scores(pairs, sides[min(1, len(sides) - 1)], starts)))]
     steps = (MODEL_STEPS,) * (len(sides) - 1) + (FINE_STEPS,)
     matrix, _ = _refine(pairs, best[None], global_model, sides, steps,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .similarity import erode, ngf
+from .similarity import erode, gradient_scale, ngf
 from .transforms import apply_matrix, pixel_grid, sample, similarity_matrix
 
 __all__ = ["Candidate", "coarse_search"]
@@ -37,18 +37,26 @@ def _channels(n: torch.Tensor) -> torch.Tensor:
     return torch.cat([nx * nx - ny * ny, 2 * nx * ny], 1) * (0.5 ** 0.5)
 
 
-def _warped_ngf(ir: torch.Tensor, ir_mask: torch.Tensor, mats: list[np.ndarray], canvas: tuple[int, int],
-                pad: int, eps: float) -> torch.Tensor:
-    """NGF channels of the IR image sampled on the canvas through each matrix: ``(K, 3, Hc, Wc)``."""
+def _warped_ngf(ir_channels: torch.Tensor, mats: list[np.ndarray], angles: list[float],
+                canvas: tuple[int, int], pad: int) -> torch.Tensor:
+    """Doubled-angle NGF channels of the IR image seen through each matrix on the canvas: ``(K, 2, Hc, Wc)``.
+
+    ``ir_channels`` ``(1, 3, hi, wi)``: the IR image's :func:`_channels` and its inner data mask. The
+    channels are resampled, not recomputed: a rotation by ``a`` turns the gradients by ``-a`` and their
+    doubled angle by ``-2a``; a zoom leaves the NGF unchanged (its ``eps`` scales with the gradients).
+    """
     grid = pixel_grid(*canvas) - pad  # canvas pixel -> visible-level coordinate
-    coords = torch.stack([apply_matrix(torch.from_numpy(m), grid) for m in mats])
+    coords = apply_matrix(torch.from_numpy(np.stack(mats)), grid, projective=False)
     k = len(mats)
-    warped = sample(ir.expand(k, -1, -1, -1), coords)
-    valid = sample(ir_mask.float().expand(k, -1, -1, -1), coords) > 0.999
-    return _channels(ngf(warped, eps, erode(valid, 1)))
+    warped = sample(ir_channels.expand(k, -1, -1, -1), coords)
+    t = torch.tensor(np.deg2rad(angles) * 2, dtype=warped.dtype).view(k, 1, 1)
+    c, s = torch.cos(t), torch.sin(t)
+    valid = (warped[:, 2] > 0.999).to(warped.dtype)
+    a, b = warped[:, 0], warped[:, 1]
+    return torch.stack([(c * a + s * b) * valid, (c * b - s * a) * valid], 1)
 
 
-def coarse_search(vis_n: torch.Tensor, ir: torch.Tensor, ir_mask: torch.Tensor, eps: float,
+def coarse_search(vis_n: torch.Tensor, ir: torch.Tensor, ir_mask: torch.Tensor,
                   angles: np.ndarray, scales: np.ndarray, pad: int, keep: int = 3,
                   batch: int = 48) -> list[Candidate]:
     """The ``keep`` best distinct similarity transforms of a rotation x scale x translation grid.
@@ -56,7 +64,6 @@ def coarse_search(vis_n: torch.Tensor, ir: torch.Tensor, ir_mask: torch.Tensor, 
     Args:
         vis_n: ``(1, 2, h, w)`` NGF of the visible image (at the coarse level).
         ir: ``(1, 1, hi, wi)`` IR image at the coarse level; ``ir_mask`` its data mask.
-        eps: the IR image's gradient scale for :func:`~normfuse.registration.similarity.ngf`.
         angles: rotations in degrees; ``scales``: IR-level pixels per visible-level pixel.
         pad: translations of up to ``pad`` visible-level pixels either way are searched.
         keep: number of candidates returned (best first), at least ``pad / 4`` pixels apart.
@@ -67,11 +74,13 @@ def coarse_search(vis_n: torch.Tensor, ir: torch.Tensor, ir_mask: torch.Tensor, 
     fa = torch.fft.rfft2(_channels(vis_n), s=canvas)
     cv, ci = ((w - 1) / 2, (h - 1) / 2), ((wi - 1) / 2, (hi - 1) / 2)
     combos = [(a, s) for s in scales for a in angles]
+    inner = erode(ir_mask, 1)
+    ir_channels = torch.cat([_channels(ngf(ir, gradient_scale(ir, ir_mask), ir_mask)), inner.to(ir.dtype)], 1)
     best: list[tuple[float, int, int, int]] = []
     for start in range(0, len(combos), batch):
         chunk = combos[start:start + batch]
         mats = [similarity_matrix(a, s, cv, ci) for a, s in chunk]
-        fb = torch.fft.rfft2(_warped_ngf(ir, ir_mask, mats, canvas, pad, eps))
+        fb = torch.fft.rfft2(_warped_ngf(ir_channels, mats, [a for a, _ in chunk], canvas, pad))
         corr = torch.fft.irfft2((fa.conj() * fb).sum(1), s=canvas)[:, : 2 * pad + 1, : 2 * pad + 1]
         corr = corr / float(h * w)
         for j in range(len(chunk)):

@@ -99,19 +99,20 @@ def pixel_grid(height: int, width: int, dtype: torch.dtype = torch.float32) -> t
     return torch.stack([xs, ys], -1)
 
 
-def apply_matrix(matrix: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+def apply_matrix(matrix: torch.Tensor, grid: torch.Tensor, projective: bool = True) -> torch.Tensor:
     """Map ``(..., 2)`` points through a 3 x 3 matrix (projective division included).
 
     A batch of matrices ``(K, 3, 3)`` maps the same points into ``(K, ..., 2)``.
+    ``projective=False`` skips the division: for matrices whose last row is ``(0, 0, 1)``.
     """
     m = matrix.to(grid.dtype)
-    if m.ndim == 3:
-        m = m.reshape(m.shape[0], *([1] * (grid.ndim - 1)), 3, 3)
-    x, y = grid[..., 0], grid[..., 1]
-    w = m[..., 2, 0] * x + m[..., 2, 1] * y + m[..., 2, 2]
+    pts = grid.reshape(-1, 2)
+    lin = pts @ m[..., :2, :2].transpose(-1, -2) + m[..., None, :2, 2]  # (..., N, 2)
+    if not projective:
+        return lin.reshape(*m.shape[:-2], *grid.shape)
+    w = pts @ m[..., 2:, :2].transpose(-1, -2) + m[..., None, 2:, 2]  # (..., N, 1)
     w = torch.where(w.abs() < 1e-8, torch.full_like(w, 1e-8), w)
-    return torch.stack([(m[..., 0, 0] * x + m[..., 0, 1] * y + m[..., 0, 2]) / w,
-                        (m[..., 1, 0] * x + m[..., 1, 1] * y + m[..., 1, 2]) / w], -1)
+    return (lin / w).reshape(*m.shape[:-2], *grid.shape)
 
 
 def _pixel_scale(full: tuple[int, int], level: tuple[int, int]) -> np.ndarray:
