@@ -47,11 +47,12 @@ MIN_OVERLAP = 0.1
 
 COARSE_SIDE = 128
 REFINE_SIDES = (192, 384, 640)
-ANGLES = np.arange(-12.0, 12.01, 3.0)
-SCALE_STEP = 1.07
+ANGLES = np.arange(-12.0, 12.01, 2.0)
+SCALE_STEP = 1.05
 START_SIDES, START_LR = (COARSE_SIDE, 192), (1.5, 1.0)
 BLUR = 1.0
-START_KEEP = 6
+START_KEEP = 10
+FINALISTS, FINALIST_STEPS = 3, 6
 START_STEPS, MODEL_STEPS, FINE_STEPS, FIELD_STEPS = (20, 10), 20, 8, 20
 
 
@@ -139,7 +140,8 @@ def _make_level(pair: _Pair, side: int, scale: float) -> tuple[Level, tuple, tup
     """
     vis_lv = _level_size(pair.vis.size, side)
     f_vis = vis_lv[1] / pair.vis.size[1]
-    f_ir = min(1.0, f_vis / max(scale, 1e-3))
+    coarse_scale = 2.0 ** (round(8 * np.log2(max(scale, 1e-3))) / 8)  # in steps of 9 %, so that levels are reused
+    f_ir = min(1.0, f_vis / coarse_scale)
     hi, wi = pair.ir.size
     ir_lv = (max(8, round(hi * f_ir)), max(8, round(wi * f_ir)))
     key = (vis_lv, ir_lv)
@@ -296,7 +298,10 @@ def _register(pairs: Sequence[_Pair], model: str, scale_range, max_shift: float)
     # the one that agrees best at a finer level wins: the coarse score alone often prefers a wrong start
     start_sides = tuple(min(s, sides[0]) for s in START_SIDES)
     starts, _ = _refine(pairs, starts, start_model, start_sides, START_STEPS, START_LR)
-    best = starts[int(np.argmax(_scores(pairs, sides[min(1, len(sides) - 1)], starts)))]
+    select = sides[min(1, len(sides) - 1)]
+    finalists = starts[np.argsort(-_scores(pairs, select, starts))[:FINALISTS]]
+    finalists, scores = _refine(pairs, finalists, start_model, (select,), (FINALIST_STEPS,), (0.5,))
+    best = finalists[int(np.argmax(scores))]
     steps = (MODEL_STEPS,) * (len(sides) - 1) + (FINE_STEPS,)
     matrix, _ = _refine(pairs, best[None], global_model, sides, steps,
                         lr=(0.5,) + (0.3,) * (len(sides) - 2) + (0.2,))

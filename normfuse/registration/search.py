@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .similarity import erode, gradient_scale, ngf
+from .similarity import gradient_scale, ngf
 from .transforms import apply_matrix, pixel_grid, sample, similarity_matrix
 
 __all__ = ["Candidate", "coarse_search"]
@@ -37,28 +37,34 @@ def _channels(n: torch.Tensor) -> torch.Tensor:
     return torch.cat([nx * nx - ny * ny, 2 * nx * ny], 1) * (0.5 ** 0.5)
 
 
-def _warped_ngf(ir_channels: torch.Tensor, mats: list[np.ndarray], angles: list[float],
-                canvas: tuple[int, int], pad: int) -> torch.Tensor:
-    """Doubled-angle NGF channels of the IR image seen through each matrix on the canvas: ``(K, 2, Hc, Wc)``.
+def _warped_channels(ir_channels: torch.Tensor, mats: list[np.ndarray], canvas: tuple[int, int],
+                     pad: int) -> torch.Tensor:
+    """The IR image's doubled-angle NGF channels ``(1, 2, hi, wi)`` resampled on the canvas through each matrix.
 
-    ``ir_channels`` ``(1, 3, hi, wi)``: the IR image's :func:`_channels` and its inner data mask. The
-    channels are resampled, not recomputed: a rotation by ``a`` turns the gradients by ``-a`` and their
-    doubled angle by ``-2a``; a zoom leaves the NGF unchanged (its ``eps`` scales with the gradients).
+    Returns ``(K, 2, Hc, Wc)``. The channels are resampled, not recomputed: a zoom
+    leaves the NGF unchanged (its ``eps`` scales with the gradients), and the
+    rotation is applied to the visible side (see :func:`_rotated`). The channels
+    are zero outside the IR data (eroded by a pixel), and so is the padding.
     """
     grid = pixel_grid(*canvas) - pad  # canvas pixel -> visible-level coordinate
     coords = apply_matrix(torch.from_numpy(np.stack(mats)), grid, projective=False)
-    k = len(mats)
-    warped = sample(ir_channels.expand(k, -1, -1, -1), coords)
-    t = torch.tensor(np.deg2rad(angles) * 2, dtype=warped.dtype).view(k, 1, 1)
-    c, s = torch.cos(t), torch.sin(t)
-    valid = (warped[:, 2] > 0.999).to(warped.dtype)
-    a, b = warped[:, 0], warped[:, 1]
-    return torch.stack([(c * a + s * b) * valid, (c * b - s * a) * valid], 1)
+    return sample(ir_channels.expand(len(mats), -1, -1, -1), coords)
+
+
+def _rotated(channels: torch.Tensor, angle_deg: float) -> torch.Tensor:
+    """Visible channels turned so that their dot product with IR channels seen through a rotation is the score.
+
+    Seen through a rotation by ``a``, the IR gradients turn by ``-a`` and their
+    doubled angle by ``-2a``: ``v . R(-2a) w = (R(2a) v) . w``.
+    """
+    t = np.deg2rad(2 * angle_deg)
+    c, s = float(np.cos(t)), float(np.sin(t))
+    v1, v2 = channels[:, :1], channels[:, 1:]
+    return torch.cat([c * v1 - s * v2, s * v1 + c * v2], 1)
 
 
 def coarse_search(vis_n: torch.Tensor, ir: torch.Tensor, ir_mask: torch.Tensor,
-                  angles: np.ndarray, scales: np.ndarray, pad: int, keep: int = 3,
-                  batch: int = 48) -> list[Candidate]:
+                  angles: np.ndarray, scales: np.ndarray, pad: int, keep: int = 3) -> list[Candidate]:
     """The ``keep`` best distinct similarity transforms of a rotation x scale x translation grid.
 
     Args:
@@ -71,23 +77,22 @@ def coarse_search(vis_n: torch.Tensor, ir: torch.Tensor, ir_mask: torch.Tensor,
     h, w = vis_n.shape[-2:]
     hi, wi = ir.shape[-2:]
     canvas = (h + 2 * pad, w + 2 * pad)
-    fa = torch.fft.rfft2(_channels(vis_n), s=canvas)
+    vis_channels = _channels(vis_n)
     cv, ci = ((w - 1) / 2, (h - 1) / 2), ((wi - 1) / 2, (hi - 1) / 2)
-    combos = [(a, s) for s in scales for a in angles]
-    inner = erode(ir_mask, 1)
-    ir_channels = torch.cat([_channels(ngf(ir, gradient_scale(ir, ir_mask), ir_mask)), inner.to(ir.dtype)], 1)
+    combos = [(a, s) for a in angles for s in scales]
+    ir_channels = _channels(ngf(ir, gradient_scale(ir, ir_mask), ir_mask))
     best: list[tuple[float, int, int, int]] = []
-    for start in range(0, len(combos), batch):
-        chunk = combos[start:start + batch]
-        mats = [similarity_matrix(a, s, cv, ci) for a, s in chunk]
-        fb = torch.fft.rfft2(_warped_ngf(ir_channels, mats, [a for a, _ in chunk], canvas, pad))
+    for ia, angle in enumerate(angles):  # one batch per rotation: all scales
+        fa = torch.fft.rfft2(_rotated(vis_channels, float(angle)), s=canvas)
+        mats = [similarity_matrix(angle, s, cv, ci) for s in scales]
+        fb = torch.fft.rfft2(_warped_channels(ir_channels, mats, canvas, pad))
         corr = torch.fft.irfft2((fa.conj() * fb).sum(1), s=canvas)[:, : 2 * pad + 1, : 2 * pad + 1]
         corr = corr / float(h * w)
-        for j in range(len(chunk)):
+        for j in range(len(mats)):
             flat = corr[j].flatten()
             for idx in torch.topk(flat, min(3, flat.numel())).indices.tolist():
                 ty, tx = divmod(idx, 2 * pad + 1)
-                best.append((float(flat[idx]), start + j, tx - pad, ty - pad))
+                best.append((float(flat[idx]), ia * len(scales) + j, tx - pad, ty - pad))
     best.sort(key=lambda b: -b[0])
     out: list[Candidate] = []
     for score, j, tx, ty in best:
