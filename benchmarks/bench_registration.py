@@ -160,7 +160,7 @@ def main_epe(args) -> None:
     done = {(r["set"], r["pair"], r["elastic"]) for r in rows}
     cases = [c == "elastic" for c in args.cases]
     for elastic in cases:
-        methods = ["none", "mi-affine", "affine"] + (["deformable"] if elastic else [])
+        methods = ["none", "mi-affine", *args.models] + (["deformable"] if elastic else [])
         if args.no_mi:
             methods.remove("mi-affine")
         for s in args.sets:
@@ -253,6 +253,8 @@ def main() -> None:
     p.add_argument("--cases", nargs="+", default=["affine", "elastic"], choices=["affine", "elastic"],
                    help="warps: affine only, and/or with the elastic displacement (default: both)")
     p.add_argument("--no-mi", action="store_true", help="leave out the SimpleITK mutual-information baseline")
+    p.add_argument("--models", nargs="+", default=["affine"], choices=["translation", "similarity", "affine", "homography"],
+                   help="global models of normfuse to measure (default: affine; the elastic case adds deformable)")
     p.add_argument("--llvip-half", action="store_true", help="register LLVIP at 640 x 512 instead of 1280 x 1024")
     p.add_argument("--resolution", action="store_true", help="the different-resolution case instead")
     p.add_argument("--fusion", action="store_true", help="the fusion case instead")

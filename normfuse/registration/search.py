@@ -18,6 +18,9 @@ from .transforms import apply_matrix, pixel_grid, sample, similarity_matrix
 
 __all__ = ["Candidate", "coarse_search"]
 
+#: Candidates kept by :func:`coarse_search` are further apart than this fraction of the translation range.
+SEPARATION = 0.25
+
 
 @dataclass
 class Candidate:
@@ -72,7 +75,7 @@ def coarse_search(vis_n: torch.Tensor, ir: torch.Tensor, ir_mask: torch.Tensor,
         ir: ``(1, 1, hi, wi)`` IR image at the coarse level; ``ir_mask`` its data mask.
         angles: rotations in degrees; ``scales``: IR-level pixels per visible-level pixel.
         pad: translations of up to ``pad`` visible-level pixels either way are searched.
-        keep: number of candidates returned (best first), at least ``pad / 4`` pixels apart.
+        keep: number of candidates returned (best first), at least ``SEPARATION * pad`` pixels apart.
     """
     h, w = vis_n.shape[-2:]
     hi, wi = ir.shape[-2:]
@@ -98,7 +101,7 @@ def coarse_search(vis_n: torch.Tensor, ir: torch.Tensor, ir_mask: torch.Tensor,
     for score, j, tx, ty in best:
         a, s = combos[j]
         m = similarity_matrix(a, s, cv, ci) @ np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]], dtype=np.float64)
-        if all(_corner_distance(m, c.matrix, h, w) > max(2.0, pad / 4) for c in out):
+        if all(_corner_distance(m, c.matrix, h, w) > max(2.0, SEPARATION * pad) for c in out):
             out.append(Candidate(m, score))
         if len(out) >= keep:
             break
