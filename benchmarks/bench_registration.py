@@ -234,6 +234,8 @@ def main_timing(args) -> None:
     runs: dict[str, list[tuple[float, float]]] = {}
     jobs = {"affine": lambda: align(irw, vis, model="affine"), "homography": lambda: align(irw, vis, model="homography"),
             "deformable": lambda: align(irw, vis, model="deformable"), "mi-affine": lambda: mi_affine(irw, vis)}
+    if args.no_mi:
+        del jobs["mi-affine"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(args.rounds):

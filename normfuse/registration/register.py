@@ -3,12 +3,15 @@
 Method (measured in ``docs/registration.md``): maximise the normalised-gradient-
 field similarity of :mod:`~normfuse.registration.similarity` over a pyramid:
 
-1. coarse level (longer side 96 px): every rotation in +-12 degrees (3-degree
-   steps) and scale of a wide log grid (7 % steps), and every translation at
+1. coarse level (longer side 128 px): every rotation in +-12 degrees (2-degree
+   steps) and scale of a wide log grid (5 % steps), and every translation at
    once by FFT correlation (:mod:`~normfuse.registration.search`); the best
-   three distinct starts are kept;
-2. each start is refined as a similarity at the longer sides 96 and 192 px,
-   and the best one with the chosen model at 192, 384 and 640 px (or the
+   ten distinct starts are kept;
+2. all starts are refined together (one batched tensor) as similarities at
+   the longer sides 128 and 192 px; the best by their score at the next finer
+   level (384 px) are refined there again and the best of those wins (the
+   coarse score alone often prefers a wrong start on pairs with few shared
+   edges); it is refined with the chosen model at 192, 384 and 640 px (or the
    image's own size if smaller), by gradient ascent
    (:mod:`~normfuse.registration.optimise`: torch autograd through
    ``grid_sample``, Adam);

@@ -3,7 +3,11 @@
 The score of :mod:`~normfuse.registration.similarity` is a dot product of
 doubled-angle vectors, ``(a . b)^2 - |a|^2 |b|^2 / 2 = 0.5 (ax^2 - ay^2)(bx^2 - by^2)
 + 2 ax ay bx by``, so its sum over the frame for every shift of the IR image is
-two cross-correlations, computed with one batched FFT per rotation-scale candidate.
+two cross-correlations, computed with FFTs, one batch of all scales per rotation.
+The IR image's doubled-angle channels are computed once and resampled for each
+rotation and scale (a zoom leaves the normalised gradients unchanged); the
+rotation of the gradient directions is applied to the visible channels, once
+per rotation.
 """
 
 from __future__ import annotations
