@@ -43,7 +43,8 @@ __all__ = ["align", "calibrate", "AlignmentWarning", "RegistrationError", "DEFAU
 #: The model :func:`align` fits when none is named.
 DEFAULT_MODEL = "affine"
 #: Below this :attr:`Alignment.score` a registration is flagged unreliable (unrelated images score about 0.5;
-#: registered pairs of the shared sets 0.67-0.8, wrong results of the benchmark 0.61-0.65).
+#: registered pairs of the shared sets 0.67-0.8, wrong results of the benchmark 0.60-0.66: a wrong result can
+#: pass, see docs/registration.md).
 MIN_SCORE = 0.65
 #: Below this fraction of the visible frame covered by the IR image a registration is flagged unreliable.
 MIN_OVERLAP = 0.1
