@@ -160,7 +160,7 @@ def main_epe(args) -> None:
     done = {(r["set"], r["pair"], r["elastic"]) for r in rows}
     cases = [c == "elastic" for c in args.cases]
     for elastic in cases:
-        methods = ["none", "mi-affine", "affine"] + (["deformable"] if elastic else [])
+        methods = ["none", "mi-affine", *args.models] + (["deformable"] if elastic else [])
         if args.no_mi:
             methods.remove("mi-affine")
         for s in args.sets:
@@ -188,7 +188,7 @@ def main_epe(args) -> None:
 
 def main_resolution(args) -> None:
     """IR downscaled 0.4x and cropped (to 80 % of its width and height), registered onto the full visible image."""
-    print("| set | pair | EPE (visible px) | score | s wall | s CPU |\n|---|---|---|---|---|---|")
+    print("| set | pair | EPE (visible px) | vs floor | score | s wall | s CPU |\n|---|---|---|---|---|---|---|")
     for s in args.sets:
         for k, pair in enumerate(set_pairs(s, args.per_set)):
             ir, vis = load_pair(s, pair)
@@ -200,8 +200,9 @@ def main_resolution(args) -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 a, wall, cpu = timed(align, irw, vis, model="affine")
-            print(f"| {s} | {pair} | {warp.epe(a.coordinates()):.2f} | {a.score:.3f} | {wall:.2f} | {cpu:.2f} |",
-                  flush=True)
+                floor = align(ir, vis, model="affine").coordinates()  # the full-size unwarped pair
+            print(f"| {s} | {pair} | {warp.epe(a.coordinates()):.2f} | {warp.epe(a.coordinates(), floor):.2f} "
+                  f"| {a.score:.3f} | {wall:.2f} | {cpu:.2f} |", flush=True)
 
 
 def main_fusion(args) -> None:
@@ -234,6 +235,8 @@ def main_timing(args) -> None:
     runs: dict[str, list[tuple[float, float]]] = {}
     jobs = {"affine": lambda: align(irw, vis, model="affine"), "homography": lambda: align(irw, vis, model="homography"),
             "deformable": lambda: align(irw, vis, model="deformable"), "mi-affine": lambda: mi_affine(irw, vis)}
+    if args.no_mi:
+        del jobs["mi-affine"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(args.rounds):
@@ -253,6 +256,8 @@ def main() -> None:
     p.add_argument("--cases", nargs="+", default=["affine", "elastic"], choices=["affine", "elastic"],
                    help="warps: affine only, and/or with the elastic displacement (default: both)")
     p.add_argument("--no-mi", action="store_true", help="leave out the SimpleITK mutual-information baseline")
+    p.add_argument("--models", nargs="+", default=["affine"], choices=["translation", "similarity", "affine", "homography"],
+                   help="global models of normfuse to measure (default: affine; the elastic case adds deformable)")
     p.add_argument("--llvip-half", action="store_true", help="register LLVIP at 640 x 512 instead of 1280 x 1024")
     p.add_argument("--resolution", action="store_true", help="the different-resolution case instead")
     p.add_argument("--fusion", action="store_true", help="the fusion case instead")

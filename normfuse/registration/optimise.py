@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .similarity import ngf, ngf_score
+from .similarity import erode
 from .transforms import N_PARAMS, apply_matrix, normaliser, params_to_matrix, pixel_grid, sample, upsample_field
 
-__all__ = ["Level", "refine_global", "refine_field", "level_score"]
+__all__ = ["Level", "refine_global", "refine_batch", "refine_field", "level_score", "level_scores"]
 
 
 @dataclass
@@ -29,27 +29,58 @@ class Level:
     ir_mask: torch.Tensor  # (1, 1, hi, wi) bool
     eps: float  # gradient scale of the warped IR image, in visible-level pixels
 
+    def __post_init__(self) -> None:
+        # the IR image and its data mask eroded by a pixel (so that no gradient reaches across the border),
+        # sampled together in one call
+        self.ir_and_inner = torch.cat([self.ir, erode(self.ir_mask, 1).to(self.ir.dtype)], 1)
+        # the visible NGF as the doubled-angle pair (P, 2Q) = ((nx^2 - ny^2) / 2, 2 nx ny), inner pixels
+        nx, ny = self.vis_n[:, :1, 1:-1, 1:-1], self.vis_n[:, 1:, 1:-1, 1:-1]
+        self.vis_pq = torch.cat([0.5 * (nx * nx - ny * ny), 2 * nx * ny], 1)
+        self.grid = pixel_grid(*self.size)
+
     @property
     def size(self) -> tuple[int, int]:
         return int(self.vis_n.shape[-2]), int(self.vis_n.shape[-1])
 
 
 def _score(level: Level, coords: torch.Tensor) -> torch.Tensor:
-    warped = sample(level.ir, coords[None])
-    with torch.no_grad():
-        valid = sample(level.ir_mask.float(), coords[None]) > 0.999
-    return ngf_score(level.vis_n, ngf(warped, level.eps, valid))[0]  # ngf erodes the mask by a pixel
+    """``(K,)`` scores of the IR image sampled at ``coords`` ``(K, h, w, 2)``: :func:`~.similarity.ngf_score`.
+
+    Written out for speed: with the IR gradient ``g`` and ``n = g / sqrt(|g|^2 + eps^2)``,
+    ``(n_vis . n)^2 - |n_vis|^2 |n|^2 / 2 = (P (gx^2 - gy^2) + 2Q gx gy) / (|g|^2 + eps^2)``
+    (``P``, ``2Q`` of :attr:`Level.vis_pq`); central differences are taken
+    unhalved, with ``eps`` doubled to match.  Pixels next to the IR image's
+    border (where it has no data) and the frame's outer pixels count nothing.
+    """
+    both = sample(level.ir_and_inner.expand(coords.shape[0], -1, -1, -1), coords)
+    img = both[:, 0]
+    valid = both[:, 1, 1:-1, 1:-1].detach() > 0.999
+    gx = img[:, 1:-1, 2:] - img[:, 1:-1, :-2]
+    gy = img[:, 2:, 1:-1] - img[:, :-2, 1:-1]
+    gx2, gy2 = gx * gx, gy * gy
+    num = level.vis_pq[:, 0] * (gx2 - gy2) + level.vis_pq[:, 1] * (gx * gy)
+    per_pixel = num / (gx2 + gy2 + 4 * level.eps ** 2) * valid
+    h, w = level.size
+    return per_pixel.sum((1, 2)) / (h * w)
 
 
 def level_score(level: Level, matrix: np.ndarray, field: torch.Tensor | None = None) -> float:
     """The NGF score of a level-matrix (and displacement field in level IR pixels) at this level."""
     with torch.no_grad():
-        return float(_score(level, _coords(level, torch.from_numpy(matrix), field)))
+        return float(_score(level, _coords(level, torch.from_numpy(matrix), field))[0])
 
 
-def _coords(level: Level, matrix: torch.Tensor, field: torch.Tensor | None) -> torch.Tensor:
+def level_scores(level: Level, matrices: np.ndarray) -> np.ndarray:
+    """``(K,)`` NGF scores of ``(K, 3, 3)`` level-matrices at this level (one batched evaluation)."""
+    with torch.no_grad():
+        return _score(level, _coords(level, torch.from_numpy(matrices), None)).double().numpy()
+
+
+def _coords(level: Level, matrix: torch.Tensor, field: torch.Tensor | None, projective: bool = True) -> torch.Tensor:
+    """``(K, h, w, 2)`` sampling coordinates of a ``(3, 3)`` (K = 1) or ``(K, 3, 3)`` matrix, plus ``field``."""
     h, w = level.size
-    c = apply_matrix(matrix.float(), pixel_grid(h, w))
+    m = matrix.float()
+    c = apply_matrix(m if m.ndim == 3 else m[None], level.grid, projective)
     if field is not None:
         c = c + upsample_field(field, h, w)
     return c
@@ -64,25 +95,41 @@ def refine_global(level: Level, matrix: np.ndarray, model: str, steps: int, lr_p
 
     ``lr_pixels``: the first step size, in visible-level pixels (decays to a tenth).
     """
+    return refine_batch(level, matrix[None], model, steps, lr_pixels)[0][0]
+
+
+def refine_batch(level: Level, matrices: np.ndarray, model: str, steps: int,
+                 lr_pixels: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`refine_global` of ``(K, 3, 3)`` starts at once (one batched tensor); the best ``(K, 3, 3)`` and scores.
+
+    The starts are independent (Adam's steps are per parameter), so this equals
+    refining them one by one, in a fraction of the time for small levels.
+    """
     h, w = level.size
     norm = normaliser(h, w)
-    base = torch.from_numpy(matrix @ np.linalg.inv(norm))
+    k = matrices.shape[0]
+    base = torch.from_numpy(matrices @ np.linalg.inv(norm))
     right = torch.from_numpy(norm)
-    p = torch.zeros(N_PARAMS[model], dtype=torch.float64, requires_grad=True)
+    p = torch.zeros(k, N_PARAMS[model], dtype=torch.float64, requires_grad=True)
     lr0 = lr_pixels / (max(h, w) / 2.0)
     opt = torch.optim.Adam([p], lr=lr0)
-    best, best_score = matrix, -1.0
-    for step in range(steps):
+    best, best_score = matrices.copy(), np.full(k, -np.inf)
+    for step in range(steps + 1):
+        m = params_to_matrix(p, model, base) @ right
+        score = _score(level, _coords(level, m, None, model == "homography"))
+        now = score.detach().double().numpy()
+        better = now > best_score
+        if better.any():
+            best_score = np.where(better, now, best_score)
+            best[better] = m.detach().numpy()[better]
+        if step == steps:  # the last update is scored too
+            break
         for g in opt.param_groups:
             g["lr"] = _schedule(step, steps, lr0)
-        m = params_to_matrix(p, model, base) @ right
-        score = _score(level, _coords(level, m, None))
-        if float(score.detach()) > best_score:
-            best_score, best = float(score.detach()), m.detach().numpy().copy()
         opt.zero_grad()
-        (-score).backward()
+        (-score.sum()).backward()
         opt.step()
-    return best
+    return best, best_score
 
 
 def refine_field(level: Level, matrix: np.ndarray, field: torch.Tensor, steps: int, lr_pixels: float = 0.3,
@@ -99,7 +146,7 @@ def refine_field(level: Level, matrix: np.ndarray, field: torch.Tensor, steps: i
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = _schedule(step, steps, lr_pixels)
-        score = _score(level, _coords(level, m, d))
+        score = _score(level, _coords(level, m, d))[0]
         dx2 = d[:, :, 2:] - 2 * d[:, :, 1:-1] + d[:, :, :-2]
         dy2 = d[:, 2:] - 2 * d[:, 1:-1] + d[:, :-2]
         penalty = smooth * ((dx2 ** 2).mean() + (dy2 ** 2).mean())

@@ -60,23 +60,24 @@ def params_to_matrix(p: torch.Tensor, model: str, base: torch.Tensor) -> torch.T
     ``p`` is in normalised units (see :func:`normaliser`): translation ``(tx, ty)``;
     similarity ``(tx, ty, a, b)`` (linear part ``[[a, -b], [b, a]]``); affine
     ``(tx, ty, a11, a12, a21, a22)``; homography the affine six plus ``(h1, h2)``.
-    ``p = 0`` gives ``base``; differentiable in ``p``.
+    ``p = 0`` gives ``base``; differentiable in ``p``.  A batch ``p`` ``(K, n)``
+    with ``base`` ``(K, 3, 3)`` (or ``(3, 3)``) gives ``(K, 3, 3)``.
     """
-    z = p.new_zeros(())
-    one = p.new_ones(())
-    tx, ty = p[0], p[1]
+    z = torch.zeros_like(p[..., 0])
+    one = torch.ones_like(z)
+    tx, ty = p[..., 0], p[..., 1]
     a11 = a12 = a21 = a22 = h1 = h2 = z
     if model == "similarity":
-        a11, a12, a21, a22 = p[2], -p[3], p[3], p[2]
+        a11, a12, a21, a22 = p[..., 2], -p[..., 3], p[..., 3], p[..., 2]
     elif model in ("affine", "homography"):
-        a11, a12, a21, a22 = p[2], p[3], p[4], p[5]
+        a11, a12, a21, a22 = p[..., 2], p[..., 3], p[..., 4], p[..., 5]
     if model == "homography":
-        h1, h2 = p[6], p[7]
+        h1, h2 = p[..., 6], p[..., 7]
     upd = torch.stack([
-        torch.stack([one + a11, a12, tx]),
-        torch.stack([a21, one + a22, ty]),
-        torch.stack([h1, h2, one]),
-    ])
+        torch.stack([one + a11, a12, tx], -1),
+        torch.stack([a21, one + a22, ty], -1),
+        torch.stack([h1, h2, one], -1),
+    ], -2)
     return base @ upd.to(base.dtype)
 
 
@@ -98,13 +99,20 @@ def pixel_grid(height: int, width: int, dtype: torch.dtype = torch.float32) -> t
     return torch.stack([xs, ys], -1)
 
 
-def apply_matrix(matrix: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Map ``(..., 2)`` points through a 3 x 3 matrix (projective division included)."""
+def apply_matrix(matrix: torch.Tensor, grid: torch.Tensor, projective: bool = True) -> torch.Tensor:
+    """Map ``(..., 2)`` points through a 3 x 3 matrix (projective division included).
+
+    A batch of matrices ``(K, 3, 3)`` maps the same points into ``(K, ..., 2)``.
+    ``projective=False`` skips the division: for matrices whose last row is ``(0, 0, 1)``.
+    """
     m = matrix.to(grid.dtype)
-    x, y = grid[..., 0], grid[..., 1]
-    w = m[2, 0] * x + m[2, 1] * y + m[2, 2]
+    pts = grid.reshape(-1, 2)
+    lin = pts @ m[..., :2, :2].transpose(-1, -2) + m[..., None, :2, 2]  # (..., N, 2)
+    if not projective:
+        return lin.reshape(*m.shape[:-2], *grid.shape)
+    w = pts @ m[..., 2:, :2].transpose(-1, -2) + m[..., None, 2:, 2]  # (..., N, 1)
     w = torch.where(w.abs() < 1e-8, torch.full_like(w, 1e-8), w)
-    return torch.stack([(m[0, 0] * x + m[0, 1] * y + m[0, 2]) / w, (m[1, 0] * x + m[1, 1] * y + m[1, 2]) / w], -1)
+    return (lin / w).reshape(*m.shape[:-2], *grid.shape)
 
 
 def _pixel_scale(full: tuple[int, int], level: tuple[int, int]) -> np.ndarray:
