@@ -32,10 +32,6 @@ from _common import data_root
 STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def _contrast(x: np.ndarray, hot: np.ndarray) -> float:
-    return float(x[hot].mean() - x[~hot].mean())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model name or folder (default: the default model)")
@@ -47,7 +43,7 @@ def main() -> None:
     from normfuse.io import read_image
     from normfuse.metrics import to_gray8
     from normfuse.metrics.fidelity import highlight_loss
-    from normfuse.metrics.robustness import HOT_PERCENT, ir_target_share
+    from normfuse.metrics.robustness import HOT_PERCENT, _target_contrast, ir_target_share
     from normfuse.models import DEFAULT_MODEL
 
     fuser = NormFuser.from_pretrained(args.model, precision="fp32", backend="torch")
@@ -63,7 +59,7 @@ def main() -> None:
                 continue
             hot = a >= np.percentile(a, 100.0 - HOT_PERCENT)
             avg = (a + b) / 2
-            bound = 255.0 - _contrast(avg, hot)
+            bound = 255.0 - _target_contrast(avg, hot)
             curve = []
             for lam in STEPS:
                 g = np.clip(np.round(f - lam * np.maximum(f - avg, 0) * ~hot), 0, 255)
